@@ -1,0 +1,298 @@
+//! Who is calling: bearer credentials, each speaking for one organisation (an LA or an NHS care
+//! setting), and the administrator, whose secret is a Spin variable.
+//!
+//! A credential is `cpis_{id}_{secret}`. The store keeps, under the id, only the SHA-256 of the
+//! secret and the organisation; the secret is shown once, when issued. Comparisons of secrets
+//! are constant-time, on digests, so neither content nor length leaks through timing.
+
+use crate::error::ApiError;
+use crate::identifiers::{DisplayName, OdsCode};
+use crate::keys;
+use crate::store::{KeyValue, StoreError, encode, get_json};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+const TOKEN_PREFIX: &str = "cpis_";
+const ID_BYTES: usize = 8;
+const SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    LocalAuthority,
+    CareSetting,
+}
+
+/// An organisation that holds credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub ods_code: OdsCode,
+    pub name: DisplayName,
+    pub kind: OrgKind,
+}
+
+/// The public half of a credential: 16 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CredentialId(String);
+
+impl CredentialId {
+    pub fn parse(input: &str) -> Option<Self> {
+        let ok = input.len() == ID_BYTES * 2
+            && input
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| Self(input.to_string()))
+    }
+}
+
+impl fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the store keeps for a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCredential {
+    pub organisation: Organisation,
+    pub secret_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+}
+
+/// A newly issued credential: the token is returned to the administrator once and never stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedCredential {
+    pub credential_id: CredentialId,
+    pub token: String,
+    pub organisation: Organisation,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Administrator,
+    Organisation(Organisation),
+}
+
+impl Caller {
+    /// The LA making the request, or 403 for anyone else.
+    pub fn require_local_authority(&self) -> Result<&Organisation, ApiError> {
+        match self {
+            Caller::Organisation(org) if org.kind == OrgKind::LocalAuthority => Ok(org),
+            _ => Err(ApiError::forbidden(
+                "only a local authority's credential may do this",
+            )),
+        }
+    }
+
+    /// The NHS care setting making the request, or 403 for anyone else.
+    pub fn require_care_setting(&self) -> Result<&Organisation, ApiError> {
+        match self {
+            Caller::Organisation(org) if org.kind == OrgKind::CareSetting => Ok(org),
+            _ => Err(ApiError::forbidden(
+                "only an NHS care setting's credential may do this",
+            )),
+        }
+    }
+
+    pub fn require_administrator(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Administrator => Ok(()),
+            _ => Err(ApiError::forbidden("only the administrator may do this")),
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn random_hex(len: usize) -> Result<String, StoreError> {
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Issues a new credential for `organisation` and stores its hash (one `set-many`).
+pub fn issue_credential(
+    store: &impl KeyValue,
+    organisation: Organisation,
+    now: OffsetDateTime,
+) -> Result<IssuedCredential, ApiError> {
+    let id = CredentialId(random_hex(ID_BYTES)?);
+    let secret = random_hex(SECRET_BYTES)?;
+    let stored = StoredCredential {
+        organisation: organisation.clone(),
+        secret_sha256: hex::encode(sha256(secret.as_bytes())),
+        issued_at: now,
+    };
+    store.set_many(&[(keys::credential(&id), encode(&stored))])?;
+    Ok(IssuedCredential {
+        token: format!("{TOKEN_PREFIX}{id}_{secret}"),
+        credential_id: id,
+        organisation,
+    })
+}
+
+/// Revokes a credential: at once, for every component (one `get`, one `delete`).
+pub fn revoke_credential(store: &impl KeyValue, id: &CredentialId) -> Result<(), ApiError> {
+    let key = keys::credential(id);
+    if store.get(&key)?.is_none() {
+        return Err(ApiError::not_found(format!("no credential {id}")).with_field("credential_id"));
+    }
+    store.delete(&key)?;
+    Ok(())
+}
+
+/// Works out the caller from the `Authorization` header value: one `get` for an organisation's
+/// credential, none for the administrator's. `admin_secret` is `None` in components that
+/// accept no administrator.
+pub fn authenticate(
+    store: &impl KeyValue,
+    authorization: Option<&str>,
+    admin_secret: Option<&str>,
+) -> Result<Caller, ApiError> {
+    let header = authorization.ok_or_else(|| {
+        ApiError::unauthenticated("send the credential as 'Authorization: Bearer <token>'")
+    })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be 'Bearer <token>'")
+        })?;
+    let refused =
+        || ApiError::unauthenticated("the credential is not valid: unknown, revoked or mistyped");
+
+    if let Some((id, secret)) = token
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+    {
+        let id = CredentialId::parse(id).ok_or_else(refused)?;
+        let stored: StoredCredential =
+            get_json(store, &keys::credential(&id))?.ok_or_else(refused)?;
+        let expected = hex::decode(&stored.secret_sha256).map_err(|_| refused())?;
+        if bool::from(sha256(secret.as_bytes()).ct_eq(expected.as_slice())) {
+            return Ok(Caller::Organisation(stored.organisation));
+        }
+        return Err(refused());
+    }
+    match admin_secret {
+        Some(admin)
+            if !admin.is_empty()
+                && bool::from(sha256(token.as_bytes()).ct_eq(&sha256(admin.as_bytes()))) =>
+        {
+            Ok(Caller::Administrator)
+        }
+        _ => Err(refused()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use time::macros::datetime;
+
+    fn org(kind: OrgKind) -> Organisation {
+        Organisation {
+            ods_code: OdsCode::parse("RR8").unwrap(),
+            name: DisplayName::parse("Leeds Teaching Hospitals ED").unwrap(),
+            kind,
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
+
+    #[test]
+    fn issued_credential_authenticates_as_its_organisation() {
+        let store = MemoryStore::new();
+        let issued = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        let caller = authenticate(&store, Some(&format!("Bearer {}", issued.token)), None).unwrap();
+        assert_eq!(caller, Caller::Organisation(org(OrgKind::CareSetting)));
+    }
+
+    #[test]
+    fn only_the_hash_of_the_secret_is_stored() {
+        let store = MemoryStore::new();
+        let issued = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        let secret = issued.token.rsplit('_').next().unwrap();
+        for value in store.snapshot().values() {
+            assert!(!String::from_utf8_lossy(value).contains(secret));
+        }
+    }
+
+    #[test]
+    fn wrong_secret_unknown_id_and_revoked_credential_are_refused() {
+        let store = MemoryStore::new();
+        let issued = issue_credential(&store, org(OrgKind::LocalAuthority), NOW).unwrap();
+        let mut wrong = issued.token.clone();
+        wrong.pop();
+        wrong.push('x');
+        for token in [
+            wrong.as_str(),
+            "cpis_0000000000000000_abc",
+            "cpis_nothex_abc",
+            "garbage",
+        ] {
+            let err = authenticate(&store, Some(&format!("Bearer {token}")), None).unwrap_err();
+            assert_eq!(err.status, 401, "{token}");
+        }
+        revoke_credential(&store, &issued.credential_id).unwrap();
+        let err =
+            authenticate(&store, Some(&format!("Bearer {}", issued.token)), None).unwrap_err();
+        assert_eq!(err.status, 401);
+        assert_eq!(
+            revoke_credential(&store, &issued.credential_id)
+                .unwrap_err()
+                .status,
+            404
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_header_is_401_naming_the_header() {
+        let store = MemoryStore::new();
+        for header in [None, Some("Basic abc"), Some("Bearer "), Some("bearer x")] {
+            let err = authenticate(&store, header, None).unwrap_err();
+            assert_eq!(err.status, 401);
+            assert_eq!(err.field.as_deref(), Some("authorization"));
+        }
+    }
+
+    #[test]
+    fn administrator_is_recognised_only_where_a_secret_is_configured() {
+        let store = MemoryStore::new();
+        assert_eq!(
+            authenticate(&store, Some("Bearer s3cret"), Some("s3cret")).unwrap(),
+            Caller::Administrator
+        );
+        assert!(authenticate(&store, Some("Bearer s3cret"), None).is_err());
+        assert!(authenticate(&store, Some("Bearer s3cre"), Some("s3cret")).is_err());
+        assert!(authenticate(&store, Some("Bearer "), Some("")).is_err());
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let la = Caller::Organisation(org(OrgKind::LocalAuthority));
+        let setting = Caller::Organisation(org(OrgKind::CareSetting));
+        assert!(la.require_local_authority().is_ok());
+        assert_eq!(la.require_care_setting().unwrap_err().status, 403);
+        assert_eq!(setting.require_local_authority().unwrap_err().status, 403);
+        assert_eq!(setting.require_administrator().unwrap_err().status, 403);
+        assert!(Caller::Administrator.require_administrator().is_ok());
+        assert_eq!(
+            Caller::Administrator
+                .require_local_authority()
+                .unwrap_err()
+                .status,
+            403
+        );
+    }
+}

@@ -1,0 +1,817 @@
+//! LA → CP-IS: creating, updating, ending and withdrawing plans, single or in batches, and cases
+//! whose NHS number is not yet known.
+//!
+//! Every step is idempotent and each write is atomic, so a request that fails half-way can be
+//! sent again: it finishes what was left and changes nothing that was already done.
+
+use crate::alerts::{Alert, PlanRef, Resolution, prepare_alert};
+use crate::error::ApiError;
+use crate::identifiers::{CaseRef, DisplayName, OdsCode, PhoneNumber};
+use crate::keys;
+use crate::nhs_number::NhsNumber;
+use crate::plan::{ChildRecord, Plan, PlanType, ResponsibleLa};
+use crate::store::{KeyValue, Update, encode, get_json, update_json};
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+/// The most records one batch may hold.
+pub const MAX_BATCH_RECORDS: usize = 500;
+
+/// A record as an LA sends it. Every field is optional here so that a missing one is reported
+/// by name; [`RecordInput::validate`] turns it into a [`Submission`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInput {
+    pub action: Option<String>,
+    pub nhs_number: Option<String>,
+    pub case_ref: Option<String>,
+    pub plan_type: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub delete_date: Option<String>,
+    pub local_authority: Option<LocalAuthorityInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalAuthorityInput {
+    pub ods_code: Option<String>,
+    pub name: Option<String>,
+    pub office_hours_phone: Option<String>,
+    pub emergency_duty_team_phone: Option<String>,
+}
+
+/// A checked submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submission {
+    /// Create or replace the LA's plan of this type for the child; without an NHS number the
+    /// case is held back, unshared, until one is supplied.
+    Upsert {
+        nhs_number: Option<NhsNumber>,
+        plan: Plan,
+    },
+    /// Remove the LA's plan of this type for the child.
+    WithdrawPlan {
+        nhs_number: NhsNumber,
+        plan_type: PlanType,
+    },
+    /// Remove a case that is still waiting for its NHS number.
+    WithdrawCase { case_ref: CaseRef },
+}
+
+/// What a submission did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Created,
+    Updated,
+    Unchanged,
+    Withdrawn,
+    /// Stored without an NHS number: not shared, and on the LA's alert feed until one arrives.
+    HeldForNhsNumber,
+}
+
+/// A case the LA submitted without an NHS number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PendingCase {
+    Open { plan: Plan, alert: u64 },
+    Resolved { nhs_number: NhsNumber },
+    Withdrawn,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
+}
+
+fn parse_field<T, E: ToString>(
+    value: &str,
+    field: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<T, ApiError> {
+    parse(value).map_err(|e| ApiError::invalid(field, e))
+}
+
+fn parse_date(value: &str, field: &str) -> Result<Date, ApiError> {
+    Date::parse(value, crate::plan::ISO_DATE).map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!("{field} must be a date as YYYY-MM-DD; found {value:?}"),
+        )
+    })
+}
+
+fn parse_nhs(value: &str) -> Result<NhsNumber, ApiError> {
+    NhsNumber::parse(value).map_err(|e| ApiError::invalid_nhs_number("nhs_number", &e))
+}
+
+impl RecordInput {
+    /// Checks every field, and that the LA submits only for itself.
+    pub fn validate(&self, caller: &OdsCode) -> Result<Submission, ApiError> {
+        let plan_type = |field| {
+            parse_field(
+                required(&self.plan_type, field)?,
+                field,
+                PlanType::from_snomed_code,
+            )
+        };
+        let nhs_number = self
+            .nhs_number
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(parse_nhs)
+            .transpose()?;
+        match self.action.as_deref().unwrap_or("upsert") {
+            "upsert" => {}
+            "withdraw" => {
+                return match nhs_number {
+                    Some(nhs_number) => Ok(Submission::WithdrawPlan {
+                        nhs_number,
+                        plan_type: plan_type("plan_type")?,
+                    }),
+                    None => Ok(Submission::WithdrawCase {
+                        case_ref: parse_field(
+                            required(&self.case_ref, "case_ref")?,
+                            "case_ref",
+                            CaseRef::parse,
+                        )?,
+                    }),
+                };
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "action",
+                    format!("action must be 'upsert' or 'withdraw'; found {other:?}"),
+                ));
+            }
+        }
+        let la = self
+            .local_authority
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("local_authority", "local_authority is required"))?;
+        let ods_code = parse_field(
+            required(&la.ods_code, "local_authority.ods_code")?,
+            "local_authority.ods_code",
+            OdsCode::parse,
+        )?;
+        if &ods_code != caller {
+            return Err(ApiError::forbidden(format!(
+                "local_authority.ods_code {ods_code} is not the organisation of this credential ({caller})"
+            ))
+            .with_field("local_authority.ods_code"));
+        }
+        let plan = Plan {
+            plan_type: plan_type("plan_type")?,
+            case_ref: parse_field(
+                required(&self.case_ref, "case_ref")?,
+                "case_ref",
+                CaseRef::parse,
+            )?,
+            start_date: parse_date(required(&self.start_date, "start_date")?, "start_date")?,
+            end_date: self
+                .end_date
+                .as_deref()
+                .map(|d| parse_date(d, "end_date"))
+                .transpose()?,
+            delete_date: self
+                .delete_date
+                .as_deref()
+                .map(|d| parse_date(d, "delete_date"))
+                .transpose()?,
+            responsible_la: ResponsibleLa {
+                ods_code,
+                name: parse_field(
+                    required(&la.name, "local_authority.name")?,
+                    "local_authority.name",
+                    DisplayName::parse,
+                )?,
+                office_hours_phone: parse_field(
+                    required(&la.office_hours_phone, "local_authority.office_hours_phone")?,
+                    "local_authority.office_hours_phone",
+                    PhoneNumber::parse,
+                )?,
+                emergency_duty_team_phone: parse_field(
+                    required(
+                        &la.emergency_duty_team_phone,
+                        "local_authority.emergency_duty_team_phone",
+                    )?,
+                    "local_authority.emergency_duty_team_phone",
+                    PhoneNumber::parse,
+                )?,
+            },
+        };
+        plan.check_dates()
+            .map_err(|(field, e)| ApiError::invalid(field, e))?;
+        Ok(Submission::Upsert { nhs_number, plan })
+    }
+}
+
+/// Applies one checked submission for the LA `la`.
+pub fn apply(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    submission: Submission,
+    now: OffsetDateTime,
+) -> Result<Applied, ApiError> {
+    match submission {
+        Submission::Upsert {
+            nhs_number: Some(nhs),
+            plan,
+        } => {
+            let applied = upsert_plan(store, &nhs, plan.clone())?;
+            resolve_pending_case(store, la, &plan.case_ref, Some(&nhs), now)?;
+            Ok(applied)
+        }
+        Submission::Upsert {
+            nhs_number: None,
+            plan,
+        } => hold_for_nhs_number(store, la, plan, now),
+        Submission::WithdrawPlan {
+            nhs_number,
+            plan_type,
+        } => withdraw_plan(store, la, &nhs_number, plan_type),
+        Submission::WithdrawCase { case_ref } => {
+            Ok(if resolve_pending_case(store, la, &case_ref, None, now)? {
+                Applied::Withdrawn
+            } else {
+                Applied::Unchanged
+            })
+        }
+    }
+}
+
+/// Creates or replaces the plan in the child's record (compare-and-swap; no write when equal).
+fn upsert_plan(store: &impl KeyValue, nhs: &NhsNumber, plan: Plan) -> Result<Applied, ApiError> {
+    update_json(store, &keys::child(nhs), |record: Option<ChildRecord>| {
+        let mut record = record.unwrap_or_default();
+        let la = &plan.responsible_la.ods_code;
+        Ok(
+            match record
+                .plans
+                .iter_mut()
+                .find(|p| p.same_plan_as(la, plan.plan_type))
+            {
+                Some(existing) if *existing == plan => Update::Keep(Applied::Unchanged),
+                Some(existing) => {
+                    *existing = plan.clone();
+                    Update::Write(record, Applied::Updated)
+                }
+                None => {
+                    record.plans.push(plan.clone());
+                    Update::Write(record, Applied::Created)
+                }
+            },
+        )
+    })
+}
+
+fn withdraw_plan(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    nhs: &NhsNumber,
+    plan_type: PlanType,
+) -> Result<Applied, ApiError> {
+    update_json(store, &keys::child(nhs), |record: Option<ChildRecord>| {
+        let mut record = record.unwrap_or_default();
+        let before = record.plans.len();
+        record.plans.retain(|p| !p.same_plan_as(la, plan_type));
+        Ok(if record.plans.len() == before {
+            // Already gone: re-sending a withdrawal is harmless.
+            Update::Keep(Applied::Unchanged)
+        } else {
+            Update::Write(record, Applied::Withdrawn)
+        })
+    })
+}
+
+/// Stores a case without an NHS number and raises its data-quality alert, in one `set-many`.
+fn hold_for_nhs_number(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    plan: Plan,
+    now: OffsetDateTime,
+) -> Result<Applied, ApiError> {
+    let key = keys::pending_case(la, &plan.case_ref);
+    let existing: Option<PendingCase> = get_json(store, &key)?;
+    if let Some(PendingCase::Open { plan: held, alert }) = existing {
+        if held == plan {
+            return Ok(Applied::HeldForNhsNumber);
+        }
+        // Corrected details of a case already alerted: no second alert.
+        store.set_many(&[(key, encode(&PendingCase::Open { plan, alert }))])?;
+        return Ok(Applied::HeldForNhsNumber);
+    }
+    let alert = Alert::MissingNhsNumber {
+        case: PlanRef {
+            plan_type: plan.plan_type,
+            case_ref: plan.case_ref.clone(),
+        },
+    };
+    let prepared = prepare_alert(store, la, alert, now)?;
+    let case = (
+        key,
+        encode(&PendingCase::Open {
+            plan,
+            alert: prepared.seq,
+        }),
+    );
+    store.set_many(&[prepared.write, case])?;
+    Ok(Applied::HeldForNhsNumber)
+}
+
+/// Closes an open pending case (its NHS number arrived, or it was withdrawn) and resolves its
+/// alert, in one `set-many`. Returns whether there was an open case.
+fn resolve_pending_case(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    case_ref: &CaseRef,
+    nhs: Option<&NhsNumber>,
+    now: OffsetDateTime,
+) -> Result<bool, ApiError> {
+    let key = keys::pending_case(la, case_ref);
+    let Some(PendingCase::Open { plan, alert }) = get_json(store, &key)? else {
+        return Ok(false);
+    };
+    let (status, resolution) = match nhs {
+        Some(nhs) => (
+            PendingCase::Resolved {
+                nhs_number: nhs.clone(),
+            },
+            Resolution::NhsNumberSupplied,
+        ),
+        None => (PendingCase::Withdrawn, Resolution::CaseWithdrawn),
+    };
+    let resolved = Alert::MissingNhsNumberResolved {
+        case: PlanRef {
+            plan_type: plan.plan_type,
+            case_ref: case_ref.clone(),
+        },
+        resolves: alert,
+        resolution,
+    };
+    let prepared = prepare_alert(store, la, resolved, now)?;
+    store.set_many(&[prepared.write, (key, encode(&status))])?;
+    Ok(true)
+}
+
+/// The result for one record of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RecordResult {
+    Accepted { index: usize, applied: Applied },
+    Rejected { index: usize, error: ApiError },
+}
+
+/// The result for a whole batch, as the national service reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchResult {
+    AllAccepted,
+    PartlyAccepted,
+    NoneAccepted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchOutcome {
+    pub batch_result: BatchResult,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub results: Vec<RecordResult>,
+}
+
+/// A batch body: `{"records": [ ... ]}`. Records stay raw JSON so that one malformed record is
+/// rejected on its own instead of failing the batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    pub records: Vec<serde_json::Value>,
+}
+
+/// Checks and applies each record in turn. A record that fails its checks is rejected with its
+/// reason and the rest go on; a store failure stops the batch (the caller answers 503), and
+/// since every record is idempotent the LA simply sends the whole batch again.
+pub fn apply_batch(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    batch: BatchInput,
+    now: OffsetDateTime,
+) -> Result<BatchOutcome, ApiError> {
+    if batch.records.is_empty() {
+        return Err(ApiError::invalid("records", "the batch holds no records"));
+    }
+    if batch.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::invalid(
+            "records",
+            format!(
+                "a batch may hold at most {MAX_BATCH_RECORDS} records; this one holds {}",
+                batch.records.len()
+            ),
+        ));
+    }
+    let mut results = Vec::with_capacity(batch.records.len());
+    for (index, raw) in batch.records.into_iter().enumerate() {
+        let checked = serde_json::from_value::<RecordInput>(raw)
+            .map_err(|e| {
+                ApiError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "malformed_record",
+                    e.to_string(),
+                )
+            })
+            .and_then(|input| input.validate(la));
+        results.push(match checked {
+            Ok(submission) => RecordResult::Accepted {
+                index,
+                applied: apply(store, la, submission, now)?,
+            },
+            Err(error) => RecordResult::Rejected {
+                index,
+                error: prefix_field(error, index),
+            },
+        });
+    }
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, RecordResult::Accepted { .. }))
+        .count();
+    let rejected = results.len() - accepted;
+    let batch_result = match (accepted, rejected) {
+        (_, 0) => BatchResult::AllAccepted,
+        (0, _) => BatchResult::NoneAccepted,
+        _ => BatchResult::PartlyAccepted,
+    };
+    Ok(BatchOutcome {
+        batch_result,
+        accepted,
+        rejected,
+        results,
+    })
+}
+
+/// Names a rejected record's field by its place in the batch: `records[3].nhs_number`.
+fn prefix_field(mut error: ApiError, index: usize) -> ApiError {
+    error.field = Some(match error.field.take() {
+        Some(field) => format!("records[{index}].{field}"),
+        None => format!("records[{index}]"),
+    });
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::{Alert, read_feed};
+    use crate::store::MemoryStore;
+    use serde_json::json;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
+
+    fn la() -> OdsCode {
+        OdsCode::parse("LA1").unwrap()
+    }
+
+    pub(crate) fn record(nhs: Option<&str>, case: &str, plan_type: &str) -> serde_json::Value {
+        json!({
+            "nhs_number": nhs,
+            "case_ref": case,
+            "plan_type": plan_type,
+            "start_date": "2026-01-10",
+            "local_authority": {
+                "ods_code": "LA1",
+                "name": "Leeds City Council",
+                "office_hours_phone": "0113 222 4401",
+                "emergency_duty_team_phone": "0113 535 0600"
+            }
+        })
+    }
+
+    fn submit(store: &MemoryStore, value: serde_json::Value) -> Result<Applied, ApiError> {
+        let input: RecordInput = serde_json::from_value(value).unwrap();
+        apply(store, &la(), input.validate(&la())?, NOW)
+    }
+
+    fn child(store: &MemoryStore, nhs: &str) -> ChildRecord {
+        get_json(store, &keys::child(&NhsNumber::parse(nhs).unwrap()))
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    fn feed(store: &MemoryStore) -> Vec<Alert> {
+        // Read a while later, so that a gap left by a failed writer has been given up on.
+        let later = NOW + Duration::minutes(5);
+        let page = read_feed(store, &la(), Some(0), 100, later, Duration::seconds(60)).unwrap();
+        page.entries.into_iter().map(|e| e.item).collect()
+    }
+
+    const CPP: &str = "342191000000101";
+    const LAC: &str = "764841000000100";
+
+    #[test]
+    fn resending_the_same_record_changes_nothing() {
+        let store = MemoryStore::new();
+        assert_eq!(
+            submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap(),
+            Applied::Created
+        );
+        let before = store.snapshot();
+        store.take_calls();
+        assert_eq!(
+            submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap(),
+            Applied::Unchanged
+        );
+        assert_eq!(store.snapshot(), before);
+        assert!(
+            !store.take_calls().iter().any(|c| c.writes()),
+            "an unchanged record must not write"
+        );
+        assert_eq!(child(&store, "9434765919").plans.len(), 1);
+    }
+
+    #[test]
+    fn a_new_end_date_updates_the_same_plan() {
+        let store = MemoryStore::new();
+        submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap();
+        let mut ended = record(Some("9434765919"), "C1", CPP);
+        ended["end_date"] = json!("2026-06-01");
+        assert_eq!(submit(&store, ended).unwrap(), Applied::Updated);
+        let plans = child(&store, "9434765919").plans;
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0].end_date.unwrap().to_string(), "2026-06-01");
+    }
+
+    #[test]
+    fn one_child_may_hold_plans_of_several_types_and_las() {
+        let store = MemoryStore::new();
+        submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap();
+        submit(&store, record(Some("9434765919"), "C2", LAC)).unwrap();
+        let other = OdsCode::parse("LA2").unwrap();
+        let mut r = record(Some("9434765919"), "X9", CPP);
+        r["local_authority"]["ods_code"] = json!("LA2");
+        let input: RecordInput = serde_json::from_value(r).unwrap();
+        apply(&store, &other, input.validate(&other).unwrap(), NOW).unwrap();
+        assert_eq!(child(&store, "9434765919").plans.len(), 3);
+    }
+
+    #[test]
+    fn withdrawal_removes_only_the_las_own_plan_and_is_idempotent() {
+        let store = MemoryStore::new();
+        submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap();
+        let other = OdsCode::parse("LA2").unwrap();
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let w = Submission::WithdrawPlan {
+            nhs_number: nhs.clone(),
+            plan_type: PlanType::ChildProtectionPlan,
+        };
+        assert_eq!(
+            apply(&store, &other, w.clone(), NOW).unwrap(),
+            Applied::Unchanged
+        );
+        assert_eq!(child(&store, "9434765919").plans.len(), 1);
+        assert_eq!(
+            apply(&store, &la(), w.clone(), NOW).unwrap(),
+            Applied::Withdrawn
+        );
+        assert_eq!(apply(&store, &la(), w, NOW).unwrap(), Applied::Unchanged);
+        assert!(child(&store, "9434765919").plans.is_empty());
+    }
+
+    #[test]
+    fn an_la_cannot_submit_for_another_la() {
+        let mut r = record(Some("9434765919"), "C1", CPP);
+        r["local_authority"]["ods_code"] = json!("LA2");
+        let err = submit(&MemoryStore::new(), r).unwrap_err();
+        assert_eq!(err.status, 403);
+        assert_eq!(err.field.as_deref(), Some("local_authority.ods_code"));
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases: Vec<(serde_json::Value, &str, &str)> = vec![
+            (
+                record(Some("9434765918"), "C1", CPP),
+                "nhs_number",
+                "invalid_nhs_number",
+            ),
+            (
+                record(Some("9434765919"), "C1", "1234"),
+                "plan_type",
+                "invalid_field",
+            ),
+            (
+                record(Some("9434765919"), "a/b", CPP),
+                "case_ref",
+                "invalid_field",
+            ),
+            (
+                {
+                    let mut r = record(Some("9434765919"), "C1", CPP);
+                    r["end_date"] = json!("2026-01-01");
+                    r
+                },
+                "end_date",
+                "invalid_field",
+            ),
+            (
+                {
+                    let mut r = record(Some("9434765919"), "C1", CPP);
+                    r["start_date"] = json!("10/01/2026");
+                    r
+                },
+                "start_date",
+                "invalid_field",
+            ),
+            (
+                {
+                    let mut r = record(Some("9434765919"), "C1", CPP);
+                    r.as_object_mut().unwrap().remove("start_date");
+                    r
+                },
+                "start_date",
+                "invalid_field",
+            ),
+            (
+                {
+                    let mut r = record(Some("9434765919"), "C1", CPP);
+                    r["local_authority"]["emergency_duty_team_phone"] = json!("none");
+                    r
+                },
+                "local_authority.emergency_duty_team_phone",
+                "invalid_field",
+            ),
+            (
+                {
+                    let mut r = record(Some("9434765919"), "C1", CPP);
+                    r["action"] = json!("delete");
+                    r
+                },
+                "action",
+                "invalid_field",
+            ),
+        ];
+        for (value, field, code) in cases {
+            let err = submit(&MemoryStore::new(), value).unwrap_err();
+            assert_eq!(
+                (err.field.as_deref(), err.code, err.status.as_u16()),
+                (Some(field), code, 400),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_case_without_nhs_number_is_held_alerted_and_resolved_when_the_number_arrives() {
+        let store = MemoryStore::new();
+        assert_eq!(
+            submit(&store, record(None, "C7", CPP)).unwrap(),
+            Applied::HeldForNhsNumber
+        );
+        // Re-sent: no second alert.
+        assert_eq!(
+            submit(&store, record(None, "C7", CPP)).unwrap(),
+            Applied::HeldForNhsNumber
+        );
+        let alerts = feed(&store);
+        assert_eq!(alerts.len(), 1);
+        assert!(
+            matches!(&alerts[0], Alert::MissingNhsNumber { case } if case.case_ref.as_str() == "C7")
+        );
+        // Not shared: no child record anywhere.
+        assert!(!store.snapshot().keys().any(|k| k.starts_with("child/")));
+
+        assert_eq!(
+            submit(&store, record(Some("9434765919"), "C7", CPP)).unwrap(),
+            Applied::Created
+        );
+        assert_eq!(child(&store, "9434765919").plans.len(), 1);
+        let alerts = feed(&store);
+        assert_eq!(alerts.len(), 2);
+        assert!(matches!(
+            &alerts[1],
+            Alert::MissingNhsNumberResolved {
+                resolves: 1,
+                resolution: Resolution::NhsNumberSupplied,
+                ..
+            }
+        ));
+        // Re-sending with the number resolves nothing twice.
+        submit(&store, record(Some("9434765919"), "C7", CPP)).unwrap();
+        assert_eq!(feed(&store).len(), 2);
+    }
+
+    #[test]
+    fn withdrawing_a_pending_case_resolves_its_alert() {
+        let store = MemoryStore::new();
+        submit(&store, record(None, "C8", CPP)).unwrap();
+        let w = Submission::WithdrawCase {
+            case_ref: CaseRef::parse("C8").unwrap(),
+        };
+        assert_eq!(
+            apply(&store, &la(), w.clone(), NOW).unwrap(),
+            Applied::Withdrawn
+        );
+        assert_eq!(apply(&store, &la(), w, NOW).unwrap(), Applied::Unchanged);
+        let alerts = feed(&store);
+        assert!(matches!(
+            &alerts[1],
+            Alert::MissingNhsNumberResolved {
+                resolution: Resolution::CaseWithdrawn,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_visible_and_a_resend_completes_it() {
+        // The held case's alert and case record go in one set-many: fail it, and neither exists.
+        let store = MemoryStore::new();
+        store.fail_nth_call(3); // get, increment, then set-many fails
+        assert_eq!(
+            submit(&store, record(None, "C9", CPP)).unwrap_err().status,
+            503
+        );
+        assert!(feed(&store).is_empty());
+        assert!(!store.snapshot().keys().any(|k| k.starts_with("case/")));
+        submit(&store, record(None, "C9", CPP)).unwrap();
+        assert_eq!(feed(&store).len(), 1);
+    }
+
+    #[test]
+    fn batch_reports_each_record_and_the_whole() {
+        let store = MemoryStore::new();
+        let batch = BatchInput {
+            records: vec![
+                record(Some("9434765919"), "C1", CPP),
+                record(Some("9434765918"), "C2", CPP),
+                json!({"nhs_number": 5}),
+                record(Some("9876543210"), "C3", LAC),
+            ],
+        };
+        let out = apply_batch(&store, &la(), batch, NOW).unwrap();
+        assert_eq!(out.batch_result, BatchResult::PartlyAccepted);
+        assert_eq!((out.accepted, out.rejected), (2, 2));
+        match &out.results[1] {
+            RecordResult::Rejected { index: 1, error } => {
+                assert_eq!(error.field.as_deref(), Some("records[1].nhs_number"));
+                assert_eq!(error.code, "invalid_nhs_number");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&out.results[2], RecordResult::Rejected { error, .. } if error.code == "malformed_record")
+        );
+
+        let none = apply_batch(
+            &store,
+            &la(),
+            BatchInput {
+                records: vec![json!({})],
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(none.batch_result, BatchResult::NoneAccepted);
+        let again = apply_batch(
+            &store,
+            &la(),
+            BatchInput {
+                records: vec![record(Some("9434765919"), "C1", CPP)],
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(again.batch_result, BatchResult::AllAccepted);
+        assert!(matches!(
+            again.results[0],
+            RecordResult::Accepted {
+                applied: Applied::Unchanged,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn batch_limits_are_enforced() {
+        let store = MemoryStore::new();
+        assert_eq!(
+            apply_batch(&store, &la(), BatchInput { records: vec![] }, NOW)
+                .unwrap_err()
+                .status,
+            400
+        );
+        let big = BatchInput {
+            records: vec![json!({}); MAX_BATCH_RECORDS + 1],
+        };
+        assert_eq!(
+            apply_batch(&store, &la(), big, NOW)
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("records")
+        );
+    }
+}
