@@ -3,8 +3,11 @@
 //! small key-value abstraction ([`store::KeyValue`]) so that all of it runs and is tested
 //! natively. Nothing here depends on Spin.
 
+pub mod access;
 pub mod alerts;
+pub mod api;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod identifiers;
 pub mod keys;

@@ -1,0 +1,217 @@
+//! The `access-notify` component, JSON side: an NHS user opens a child's CP-IS information. The
+//! access is recorded (and each responsible LA notified, for unscheduled care) before the
+//! details are returned; see [`crate::access::open`] for the store calls.
+//!
+//! | method and path | who | store calls |
+//! |---|---|---|
+//! | `POST /api/v1/access` | care setting | auth `get`, then [`crate::access::open`] |
+
+use super::views::{NhsPlanView, VisitView};
+use super::{Context, Request, Response, json, not_found, parse_json, require_method, respond};
+use crate::access::{NhsUser, open};
+use crate::error::ApiError;
+use crate::store::KeyValue;
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
+    respond(route(req, ctx))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessInput {
+    nhs_number: String,
+    user: NhsUser,
+    /// Unscheduled unless the system says otherwise, as in the national API.
+    #[serde(default = "unscheduled_by_default")]
+    unscheduled: bool,
+}
+
+fn unscheduled_by_default() -> bool {
+    true
+}
+
+#[derive(Serialize)]
+struct AccessView<'a> {
+    nhs_number: &'a crate::nhs_number::NhsNumber,
+    flag: bool,
+    access_recorded: bool,
+    plans: Vec<NhsPlanView<'a>>,
+    previous_visits: Vec<VisitView<'a>>,
+}
+
+fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
+    if req.uri().path() != "/api/v1/access" {
+        return Err(not_found(req));
+    }
+    require_method(req, Method::POST)?;
+    let setting = ctx.caller(req)?.require_care_setting()?.clone();
+    let input: AccessInput = parse_json(req.body())?;
+    let nhs = super::nhs_number(&input.nhs_number, "nhs_number")?;
+    let outcome = open(
+        ctx.store,
+        &setting,
+        &nhs,
+        input.user,
+        input.unscheduled,
+        ctx.now,
+        &ctx.config.visibility,
+    )?;
+    Ok(json(
+        StatusCode::OK,
+        &AccessView {
+            nhs_number: &outcome.nhs_number,
+            flag: !outcome.plans.is_empty(),
+            access_recorded: outcome.recorded,
+            plans: outcome.plans.iter().map(NhsPlanView::from).collect(),
+            previous_visits: outcome
+                .previous_visits
+                .iter()
+                .map(VisitView::from)
+                .collect(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::test_support::App;
+    use crate::auth::OrgKind;
+    use crate::keys;
+    use crate::nhs_number::NhsNumber;
+    use crate::plan::tests::plan;
+    use crate::plan::{ChildRecord, PlanType};
+    use crate::store::{KeyValue, encode};
+    use serde_json::json;
+    use time::macros::date;
+
+    fn body(unscheduled: Option<bool>) -> String {
+        let mut b = json!({"nhs_number": "9434765919", "user": {"id": "U1", "name": "Dr A Patel", "role": "ED Doctor"}});
+        if let Some(u) = unscheduled {
+            b["unscheduled"] = json!(u);
+        }
+        b.to_string()
+    }
+
+    fn app_with_plan() -> App {
+        let app = App::new();
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let mut p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
+        p.delete_date = Some(date!(2030 - 01 - 01));
+        app.store
+            .set_many(&[(keys::child(&nhs), encode(&ChildRecord { plans: vec![p] }))])
+            .unwrap();
+        app
+    }
+
+    #[test]
+    fn details_show_plan_contacts_and_history_but_nothing_else() {
+        let app = app_with_plan();
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        let (status, first) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &body(None),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(first["access_recorded"], true);
+        let (_, second) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &body(None),
+        );
+        let plan = &second["plans"][0];
+        assert_eq!(plan["plan_type"]["code"], "342191000000101");
+        assert_eq!(
+            plan["responsible_la"]["emergency_duty_team_phone"],
+            "0113 535 0600"
+        );
+        assert!(
+            plan.get("delete_date").is_none() && plan.get("case_ref").is_none(),
+            "{plan}"
+        );
+        let visit = &second["previous_visits"][0];
+        assert_eq!(visit["setting"]["ods_code"], "RR8");
+        assert_eq!(visit["viewer_role"], "ED Doctor");
+        assert!(
+            visit.get("user").is_none(),
+            "no user identity in the history: {visit}"
+        );
+    }
+
+    #[test]
+    fn scheduled_access_adds_no_visit() {
+        let app = app_with_plan();
+        let setting = app.token("GP1", OrgKind::CareSetting);
+        app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &body(Some(false)),
+        );
+        let (_, out) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &body(Some(false)),
+        );
+        assert_eq!(out["previous_visits"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn missing_user_and_bad_input_are_named() {
+        let app = app_with_plan();
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let no_user = json!({"nhs_number": "9434765919"}).to_string();
+        let (status, out) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &no_user,
+        );
+        assert_eq!(status, 400);
+        assert!(
+            out["error"]["message"].as_str().unwrap().contains("user"),
+            "{out}"
+        );
+        let bad_nhs =
+            json!({"nhs_number": "9434765918", "user": {"id": "U1", "name": "A", "role": "R"}})
+                .to_string();
+        let (status, out) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &bad_nhs,
+        );
+        assert_eq!(
+            (status, out["error"]["field"].as_str()),
+            (400, Some("nhs_number"))
+        );
+        assert_eq!(
+            app.call(
+                super::handle,
+                "POST",
+                "/api/v1/access",
+                Some(&la),
+                &body(None)
+            )
+            .0,
+            403
+        );
+        assert_eq!(
+            app.call(super::handle, "GET", "/api/v1/access", Some(&setting), "")
+                .0,
+            405
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The HTTP API of the four components, on plain `http` types so that it runs natively in tests.
+//! Each component reads the request body (at most [`MAX_BODY_BYTES`]), calls its `handle`, and
+//! sends back the response: that is all a component does.
+
+pub mod access;
+pub mod alert;
+pub mod query;
+pub mod submit;
+pub mod views;
+
+use crate::auth::{self, Caller};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::nhs_number::NhsNumber;
+use crate::store::KeyValue;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+pub type Request = http::Request<Vec<u8>>;
+pub type Response = http::Response<Vec<u8>>;
+
+/// The largest request body accepted (a batch of 500 records fits well within it).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Everything a handler needs besides the request.
+pub struct Context<'a, S> {
+    pub store: &'a S,
+    pub now: OffsetDateTime,
+    pub config: Config,
+}
+
+impl<S: KeyValue> Context<'_, S> {
+    /// Authenticates the request's bearer credential.
+    pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        let authorization = match req.headers().get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                ApiError::unauthenticated("the Authorization header is not readable text")
+            })?),
+        };
+        auth::authenticate(
+            self.store,
+            authorization,
+            self.config.admin_token.as_deref(),
+        )
+    }
+}
+
+/// 413 for a body over [`MAX_BODY_BYTES`]; components use it while reading the body.
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "the request body is larger than {MAX_BODY_BYTES} bytes; send fewer records per batch"
+        ),
+    )
+}
+
+/// Renders a value as a JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let body = serde_json::to_vec(value).expect("API views always serialise");
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Renders an error as `{"error": {"code", "field", "message"}}` with its status.
+pub fn error_response(error: &ApiError) -> Response {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: &'a ApiError,
+    }
+    json(error.status, &Body { error })
+}
+
+/// Turns a handler's result into the response, errors included.
+pub fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// Parses a JSON request body, naming what is wrong with it.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the request body is empty; send JSON",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the request body is not valid here: {e}"),
+        )
+    })
+}
+
+/// The path after `prefix`, split into segments: `/api/v1/plans/943/x` with prefix
+/// `/api/v1/plans` gives `["943", "x"]`. `None` when the path is not under the prefix.
+pub fn segments<'a>(req: &'a Request, prefix: &str) -> Option<Vec<&'a str>> {
+    let rest = req.uri().path().strip_prefix(prefix)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    Some(rest.split('/').filter(|s| !s.is_empty()).collect())
+}
+
+/// Query parameters; an unknown one is refused, not ignored, so that a typo does not silently
+/// change what is returned.
+pub fn query_params<'a>(
+    req: &'a Request,
+    known: &[&str],
+) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
+    let Some(query) = req.uri().query() else {
+        return Ok(vec![]);
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if known.contains(&name) {
+                Ok((name, value))
+            } else {
+                Err(ApiError::invalid(
+                    name,
+                    format!(
+                        "unknown query parameter {name:?}; known: {}",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// An NHS number from a path segment or field, with its reason when invalid.
+pub fn nhs_number(text: &str, field: &str) -> Result<NhsNumber, ApiError> {
+    NhsNumber::parse(text).map_err(|e| ApiError::invalid_nhs_number(field, &e))
+}
+
+/// 404 for a path the component does not serve, 405 for a method it does not serve there.
+pub fn not_found(req: &Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+pub fn require_method(req: &Request, method: Method) -> Result<(), ApiError> {
+    if req.method() == method {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed(method.as_str()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Drives the handlers as the components do, against a [`MemoryStore`].
+    use super::*;
+    use crate::auth::{OrgKind, Organisation, issue_credential};
+    use crate::identifiers::{DisplayName, OdsCode};
+    use crate::store::MemoryStore;
+    use time::macros::datetime;
+
+    pub const NOW: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
+    pub const ADMIN: &str = "admin-secret";
+
+    pub struct App {
+        pub store: MemoryStore,
+        pub now: OffsetDateTime,
+    }
+
+    pub type Handler = fn(&Request, &Context<MemoryStore>) -> Response;
+
+    impl App {
+        pub fn new() -> Self {
+            Self {
+                store: MemoryStore::new(),
+                now: NOW,
+            }
+        }
+
+        pub fn token(&self, ods: &str, kind: OrgKind) -> String {
+            let org = Organisation {
+                ods_code: OdsCode::parse(ods).unwrap(),
+                name: DisplayName::parse(&format!("Org {ods}")).unwrap(),
+                kind,
+            };
+            issue_credential(&self.store, org, self.now).unwrap().token
+        }
+
+        pub fn call(
+            &self,
+            handler: Handler,
+            method: &str,
+            uri: &str,
+            token: Option<&str>,
+            body: &str,
+        ) -> (u16, serde_json::Value) {
+            let mut builder = http::Request::builder().method(method).uri(uri);
+            if let Some(token) = token {
+                builder = builder.header("authorization", format!("Bearer {token}"));
+            }
+            let req = builder.body(body.as_bytes().to_vec()).unwrap();
+            let config = Config {
+                admin_token: Some(ADMIN.into()),
+                ..Config::default()
+            };
+            let ctx = Context {
+                store: &self.store,
+                now: self.now,
+                config,
+            };
+            let res = handler(&req, &ctx);
+            let value = serde_json::from_slice(res.body()).unwrap_or(serde_json::Value::Null);
+            (res.status().as_u16(), value)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The `query` component: is there a CP-IS record for this NHS number? A system lookup, with no
+//! user and no side effects (national activity B0170-style: the flag, nothing else).
+//!
+//! | method and path | who | store calls |
+//! |---|---|---|
+//! | `GET /api/v1/flag/{nhs}` | care setting | auth `get`, `get` of the child's record |
+
+use super::{Context, Request, Response, json, not_found, require_method, respond, segments};
+use crate::access::flag;
+use crate::error::ApiError;
+use crate::store::KeyValue;
+use http::{Method, StatusCode};
+
+pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
+    respond(route(req, ctx))
+}
+
+fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
+    let rest = segments(req, "/api/v1/flag");
+    let Some([nhs]) = rest.as_deref() else {
+        return Err(not_found(req));
+    };
+    require_method(req, Method::GET)?;
+    ctx.caller(req)?.require_care_setting()?;
+    let nhs = super::nhs_number(nhs, "nhs_number")?;
+    let flag = flag(ctx.store, &nhs, ctx.now.date(), &ctx.config.visibility)?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "nhs_number": nhs, "flag": flag }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::test_support::App;
+    use crate::auth::OrgKind;
+    use crate::keys;
+    use crate::nhs_number::NhsNumber;
+    use crate::plan::tests::plan;
+    use crate::plan::{ChildRecord, PlanType};
+    use crate::store::{KeyValue, encode};
+    use time::macros::date;
+
+    #[test]
+    fn flag_is_true_only_for_a_visible_plan() {
+        let app = App::new();
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let record = ChildRecord {
+            plans: vec![plan(
+                PlanType::ChildProtectionPlan,
+                date!(2026 - 01 - 01),
+                None,
+            )],
+        };
+        app.store
+            .set_many(&[(keys::child(&nhs), encode(&record))])
+            .unwrap();
+        let (status, body) = app.call(
+            super::handle,
+            "GET",
+            "/api/v1/flag/943-476-5919",
+            Some(&setting),
+            "",
+        );
+        assert_eq!((status, body["flag"].as_bool()), (200, Some(true)));
+        assert_eq!(body["nhs_number"], "9434765919");
+        let (_, body) = app.call(
+            super::handle,
+            "GET",
+            "/api/v1/flag/9876543210",
+            Some(&setting),
+            "",
+        );
+        assert_eq!(body["flag"].as_bool(), Some(false));
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            2,
+            "the flag answer says nothing else: {body}"
+        );
+    }
+
+    #[test]
+    fn only_care_settings_may_look_up_and_input_is_checked() {
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        assert_eq!(
+            app.call(
+                super::handle,
+                "GET",
+                "/api/v1/flag/9434765919",
+                Some(&la),
+                ""
+            )
+            .0,
+            403
+        );
+        assert_eq!(
+            app.call(super::handle, "GET", "/api/v1/flag/9434765919", None, "")
+                .0,
+            401
+        );
+        let (status, body) = app.call(
+            super::handle,
+            "GET",
+            "/api/v1/flag/1234567890",
+            Some(&setting),
+            "",
+        );
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_nhs_number"))
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("check_value_ten")
+        );
+        assert_eq!(
+            app.call(
+                super::handle,
+                "POST",
+                "/api/v1/flag/9434765919",
+                Some(&setting),
+                ""
+            )
+            .0,
+            405
+        );
+        assert_eq!(
+            app.call(super::handle, "GET", "/api/v1/flag", Some(&setting), "")
+                .0,
+            404
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! The `submit` component: LAs submit and withdraw plans and cases; the administrator issues and
+//! revokes credentials.
+//!
+//! | method and path | who | store calls |
+//! |---|---|---|
+//! | `POST /api/v1/plans` | LA | auth `get`; plan: `cas_begin` (+ `cas_swap` when it changes) + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new) |
+//! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record |
+//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `cas_begin` (+ `cas_swap`) |
+//! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`) |
+//! | `POST /api/v1/admin/credentials` | administrator | `set-many` |
+//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete` |
+
+use super::{
+    Context, Request, Response, json, not_found, parse_json, require_method, respond, segments,
+};
+use crate::auth::{CredentialId, OrgKind, Organisation, issue_credential, revoke_credential};
+use crate::error::ApiError;
+use crate::identifiers::{CaseRef, DisplayName, OdsCode};
+use crate::plan::PlanType;
+use crate::store::KeyValue;
+use crate::submit::{Applied, BatchInput, RecordInput, Submission, apply, apply_batch};
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
+    respond(route(req, ctx))
+}
+
+fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
+    if let Some(rest) = segments(req, "/api/v1/admin/credentials") {
+        ctx.caller(req)?.require_administrator()?;
+        return match rest.as_slice() {
+            [] => {
+                require_method(req, Method::POST)?;
+                issue(req, ctx)
+            }
+            [id] => {
+                require_method(req, Method::DELETE)?;
+                let id = CredentialId::parse(id).ok_or_else(|| {
+                    ApiError::invalid(
+                        "credential_id",
+                        "a credential id is 16 lower-case hex digits",
+                    )
+                })?;
+                revoke_credential(ctx.store, &id)?;
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "revoked": id.to_string() }),
+                ))
+            }
+            _ => Err(not_found(req)),
+        };
+    }
+    let caller = ctx.caller(req)?;
+    let la = caller.require_local_authority()?.ods_code.clone();
+    if let Some(rest) = segments(req, "/api/v1/plans") {
+        return match rest.as_slice() {
+            [] => {
+                require_method(req, Method::POST)?;
+                let input: RecordInput = parse_json(req.body())?;
+                applied(apply(ctx.store, &la, input.validate(&la)?, ctx.now)?)
+            }
+            ["batch"] => {
+                require_method(req, Method::POST)?;
+                let batch: BatchInput = parse_json(req.body())?;
+                Ok(json(
+                    StatusCode::OK,
+                    &apply_batch(ctx.store, &la, batch, ctx.now)?,
+                ))
+            }
+            [nhs, plan_type] => {
+                require_method(req, Method::DELETE)?;
+                let submission = Submission::WithdrawPlan {
+                    nhs_number: super::nhs_number(nhs, "nhs_number")?,
+                    plan_type: PlanType::from_snomed_code(plan_type)
+                        .map_err(|e| ApiError::invalid("plan_type", e))?,
+                };
+                applied(apply(ctx.store, &la, submission, ctx.now)?)
+            }
+            _ => Err(not_found(req)),
+        };
+    }
+    if let Some(["cases", case_ref]) = segments(req, "/api/v1").as_deref().map(|s| &s[..]) {
+        require_method(req, Method::DELETE)?;
+        let case_ref = CaseRef::parse(case_ref).map_err(|e| ApiError::invalid("case_ref", e))?;
+        return applied(apply(
+            ctx.store,
+            &la,
+            Submission::WithdrawCase { case_ref },
+            ctx.now,
+        )?);
+    }
+    Err(not_found(req))
+}
+
+fn applied(applied: Applied) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Body {
+        applied: Applied,
+    }
+    let status = if applied == Applied::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json(status, &Body { applied }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCredential {
+    ods_code: OdsCode,
+    name: DisplayName,
+    kind: OrgKind,
+}
+
+fn issue<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
+    let new: NewCredential = parse_json(req.body())?;
+    let organisation = Organisation {
+        ods_code: new.ods_code,
+        name: new.name,
+        kind: new.kind,
+    };
+    Ok(json(
+        StatusCode::CREATED,
+        &issue_credential(ctx.store, organisation, ctx.now)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::test_support::{ADMIN, App};
+    use crate::auth::OrgKind;
+    use serde_json::json;
+
+    const CPP: &str = "342191000000101";
+
+    fn record(nhs: &str) -> String {
+        json!({
+            "nhs_number": nhs, "case_ref": "C1", "plan_type": CPP, "start_date": "2026-01-10",
+            "local_authority": {"ods_code": "LA1", "name": "Leeds", "office_hours_phone": "0113 222 4401",
+                                "emergency_duty_team_phone": "0113 535 0600"}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn la_submits_updates_and_withdraws_a_plan() {
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let (status, body) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(&la),
+            &record("943 476 5919"),
+        );
+        assert_eq!((status, body["applied"].as_str()), (201, Some("created")));
+        let (status, body) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(&la),
+            &record("9434765919"),
+        );
+        assert_eq!((status, body["applied"].as_str()), (200, Some("unchanged")));
+        let uri = format!("/api/v1/plans/9434765919/{CPP}");
+        let (status, body) = app.call(super::handle, "DELETE", &uri, Some(&la), "");
+        assert_eq!((status, body["applied"].as_str()), (200, Some("withdrawn")));
+    }
+
+    #[test]
+    fn care_settings_and_strangers_cannot_submit() {
+        let app = App::new();
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        let (status, body) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(&setting),
+            &record("9434765919"),
+        );
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden"))
+        );
+        let (status, body) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            None,
+            &record("9434765919"),
+        );
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (401, Some("authorization"))
+        );
+        let (status, _) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(ADMIN),
+            &record("9434765919"),
+        );
+        assert_eq!(status, 403);
+    }
+
+    #[test]
+    fn bad_bodies_and_paths_get_named_4xx() {
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let cases = [
+            ("POST", "/api/v1/plans", "{not json", 400, "malformed_json"),
+            ("POST", "/api/v1/plans", "", 400, "malformed_json"),
+            (
+                "POST",
+                "/api/v1/plans",
+                r#"{"surprise": 1}"#,
+                400,
+                "malformed_json",
+            ),
+            (
+                "POST",
+                "/api/v1/plans/batch",
+                r#"{"records": 5}"#,
+                400,
+                "malformed_json",
+            ),
+            ("GET", "/api/v1/plans", "", 405, "method_not_allowed"),
+            (
+                "DELETE",
+                "/api/v1/plans/9434765918/342191000000101",
+                "",
+                400,
+                "invalid_nhs_number",
+            ),
+            (
+                "DELETE",
+                "/api/v1/plans/9434765919/1",
+                "",
+                400,
+                "invalid_field",
+            ),
+            ("DELETE", "/api/v1/plans/a/b/c", "", 404, "not_found"),
+            ("DELETE", "/api/v1/cases/a%2Fb", "", 400, "invalid_field"),
+        ];
+        for (method, uri, body, status, code) in cases {
+            let (got, json) = app.call(super::handle, method, uri, Some(&la), body);
+            assert_eq!(
+                (got, json["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{method} {uri} {body}: {json}"
+            );
+        }
+    }
+
+    #[test]
+    fn batch_answers_per_record() {
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let bad: serde_json::Value = serde_json::from_str(&record("9434765918")).unwrap();
+        let good: serde_json::Value = serde_json::from_str(&record("9434765919")).unwrap();
+        let body = json!({ "records": [good, bad] }).to_string();
+        let (status, out) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans/batch",
+            Some(&la),
+            &body,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(out["batch_result"], "partly_accepted");
+        assert_eq!(out["results"][0]["outcome"], "accepted");
+        assert_eq!(out["results"][1]["outcome"], "rejected");
+        assert_eq!(out["results"][1]["error"]["field"], "records[1].nhs_number");
+    }
+
+    #[test]
+    fn administrator_issues_and_revokes_credentials_at_run_time() {
+        let app = App::new();
+        let body =
+            json!({"ods_code": "LA9", "name": "Kirklees Council", "kind": "local_authority"})
+                .to_string();
+        let (status, issued) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/admin/credentials",
+            Some(ADMIN),
+            &body,
+        );
+        assert_eq!(status, 201);
+        let token = issued["token"].as_str().unwrap().to_string();
+        let id = issued["credential_id"].as_str().unwrap().to_string();
+        let mut r: serde_json::Value = serde_json::from_str(&record("9434765919")).unwrap();
+        r["local_authority"]["ods_code"] = json!("LA9");
+        let (status, _) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(&token),
+            &r.to_string(),
+        );
+        assert_eq!(status, 201);
+
+        let (status, _) = app.call(
+            super::handle,
+            "DELETE",
+            &format!("/api/v1/admin/credentials/{id}"),
+            Some(ADMIN),
+            "",
+        );
+        assert_eq!(status, 200);
+        let (status, _) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(&token),
+            &r.to_string(),
+        );
+        assert_eq!(status, 401);
+
+        // An LA is not the administrator.
+        let (status, _) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/admin/credentials",
+            Some(&token),
+            &body,
+        );
+        assert_eq!(status, 401);
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let (status, _) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/admin/credentials",
+            Some(&la),
+            &body,
+        );
+        assert_eq!(status, 403);
+        let bad_kind = json!({"ods_code": "LA9", "name": "X", "kind": "hospital"}).to_string();
+        let (status, out) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/admin/credentials",
+            Some(ADMIN),
+            &bad_kind,
+        );
+        assert_eq!(
+            (status, out["error"]["code"].as_str()),
+            (400, Some("malformed_json"))
+        );
+    }
+}

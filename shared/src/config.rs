@@ -1,0 +1,100 @@
+//! Settings that come from Spin variables, read once per request by each component.
+
+use crate::error::ApiError;
+use crate::plan::VisibilityRules;
+use time::Duration;
+
+/// The variable names, as in `spin.toml`.
+pub mod names {
+    pub const ADMIN_TOKEN: &str = "admin_token";
+    pub const CPP_LAC_VISIBLE_DAYS: &str = "cpp_lac_visible_days_after_end";
+    pub const UCPP_VISIBLE_DAYS: &str = "ucpp_visible_days_after_end";
+    pub const ALERT_GAP_GRACE_SECONDS: &str = "alert_gap_grace_seconds";
+}
+
+/// How long an alert feed waits for a reserved but unwritten entry before passing over it.
+pub const DEFAULT_ALERT_GAP_GRACE: Duration = Duration::seconds(60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub visibility: VisibilityRules,
+    /// The administrator's secret; only the component that serves `/api/v1/admin` is given it.
+    pub admin_token: Option<String>,
+    pub alert_gap_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            visibility: VisibilityRules::default(),
+            admin_token: None,
+            alert_gap_grace: DEFAULT_ALERT_GAP_GRACE,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the settings through `variable`, which returns `None` for a variable the component
+    /// was not given: then the default applies.
+    pub fn from_variables(variable: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let defaults = Self::default();
+        let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+            match variable(name) {
+                None => Ok(default),
+                Some(text) => text.trim().parse().map_err(|_| {
+                    ApiError::misconfigured(format!(
+                        "variable {name} must be a whole number of days or seconds; it is {text:?}"
+                    ))
+                }),
+            }
+        };
+        Ok(Self {
+            visibility: VisibilityRules {
+                cpp_lac_days_after_end: number(
+                    names::CPP_LAC_VISIBLE_DAYS,
+                    defaults.visibility.cpp_lac_days_after_end,
+                )?,
+                ucpp_days_after_end: number(
+                    names::UCPP_VISIBLE_DAYS,
+                    defaults.visibility.ucpp_days_after_end,
+                )?,
+            },
+            admin_token: variable(names::ADMIN_TOKEN).filter(|t| !t.is_empty()),
+            alert_gap_grace: Duration::seconds(
+                number(
+                    names::ALERT_GAP_GRACE_SECONDS,
+                    defaults.alert_gap_grace.whole_seconds() as u32,
+                )?
+                .into(),
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_to_variables_not_given() {
+        assert_eq!(Config::from_variables(|_| None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_are_read_and_bad_ones_named() {
+        let config = Config::from_variables(|name| match name {
+            names::CPP_LAC_VISIBLE_DAYS => Some("365".into()),
+            names::ADMIN_TOKEN => Some("s".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.visibility.cpp_lac_days_after_end, 365);
+        assert_eq!(config.admin_token.as_deref(), Some("s"));
+        let err = Config::from_variables(|name| {
+            (name == names::UCPP_VISIBLE_DAYS).then(|| "four weeks".into())
+        })
+        .unwrap_err();
+        assert_eq!(err.status, 500);
+        assert!(err.message.contains(names::UCPP_VISIBLE_DAYS));
+    }
+}
