@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every test of CP-IS, as CI runs it (.ci/run). Installs what it needs, idempotently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "native tests of the domain crate (cpis-shared)"
+cargo test --locked -p cpis-shared
+
+step "release build of the four components for wasm32-wasip2"
+scripts/build-components.sh
