@@ -8,7 +8,7 @@
 use crate::error::ApiError;
 use crate::identifiers::{DisplayName, OdsCode};
 use crate::keys;
-use crate::store::{KeyValue, StoreError, encode, get_json};
+use crate::store::{KeyValue, StoreError, Update, encode, get_json, update_json};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -118,7 +118,17 @@ fn random_hex(len: usize) -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
-/// Issues a new credential for `organisation` and stores its hash (one `set-many`).
+/// An organisation in the registry, with the ids of its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganisationRecord {
+    pub organisation: Organisation,
+    pub credentials: Vec<CredentialId>,
+}
+
+/// Issues a new credential for `organisation`, registering the organisation on first use.
+/// Calls: a compare-and-swap of the registry entry, then one `set-many` for the credential.
+/// An ODS code keeps the name and kind it was registered with: a mismatch is refused (409) so
+/// that a typo cannot turn an LA into a care setting.
 pub fn issue_credential(
     store: &impl KeyValue,
     organisation: Organisation,
@@ -126,6 +136,31 @@ pub fn issue_credential(
 ) -> Result<IssuedCredential, ApiError> {
     let id = CredentialId(random_hex(ID_BYTES)?);
     let secret = random_hex(SECRET_BYTES)?;
+    update_json(
+        store,
+        &keys::organisation(&organisation.ods_code),
+        |record: Option<OrganisationRecord>| {
+            let mut record = record.unwrap_or_else(|| OrganisationRecord {
+                organisation: organisation.clone(),
+                credentials: vec![],
+            });
+            if record.organisation != organisation {
+                return Err(ApiError::new(
+                http::StatusCode::CONFLICT,
+                "organisation_mismatch",
+                format!(
+                    "{} is registered as {:?} named {:?}; revoke the organisation before registering it differently",
+                    organisation.ods_code, record.organisation.kind, record.organisation.name.as_str()
+                ),
+            )
+            .with_field("ods_code"));
+            }
+            // The registry lists the id before the credential exists: a failure in between leaves
+            // a harmless dangling id, never a credential that revoking the organisation would miss.
+            record.credentials.push(id.clone());
+            Ok(Update::Write(record, ()))
+        },
+    )?;
     let stored = StoredCredential {
         organisation: organisation.clone(),
         secret_sha256: hex::encode(sha256(secret.as_bytes())),
@@ -139,14 +174,41 @@ pub fn issue_credential(
     })
 }
 
-/// Revokes a credential: at once, for every component (one `get`, one `delete`).
+/// Revokes one credential, at once, for every component, and drops it from its organisation's
+/// list. Calls: `get`, a compare-and-swap of the registry entry, `delete`.
 pub fn revoke_credential(store: &impl KeyValue, id: &CredentialId) -> Result<(), ApiError> {
     let key = keys::credential(id);
-    if store.get(&key)?.is_none() {
-        return Err(ApiError::not_found(format!("no credential {id}")).with_field("credential_id"));
-    }
+    let stored: StoredCredential = get_json(store, &key)?.ok_or_else(|| {
+        ApiError::not_found(format!("no credential {id}")).with_field("credential_id")
+    })?;
+    update_json(
+        store,
+        &keys::organisation(&stored.organisation.ods_code),
+        |record: Option<OrganisationRecord>| {
+            Ok::<_, ApiError>(match record {
+                Some(mut record) if record.credentials.contains(id) => {
+                    record.credentials.retain(|c| c != id);
+                    Update::Write(record, ())
+                }
+                _ => Update::Keep(()),
+            })
+        },
+    )?;
     store.delete(&key)?;
     Ok(())
+}
+
+/// Revokes every credential of an organisation and removes it from the registry, in one
+/// `delete-many` after a `get`. Returns how many credentials it revoked.
+pub fn revoke_organisation(store: &impl KeyValue, ods: &OdsCode) -> Result<usize, ApiError> {
+    let key = keys::organisation(ods);
+    let record: OrganisationRecord = get_json(store, &key)?.ok_or_else(|| {
+        ApiError::not_found(format!("no organisation {ods}")).with_field("ods_code")
+    })?;
+    let mut doomed: Vec<String> = record.credentials.iter().map(keys::credential).collect();
+    doomed.push(key);
+    store.delete_many(&doomed)?;
+    Ok(record.credentials.len())
 }
 
 /// Works out the caller from the `Authorization` header value: one `get` for an organisation's
@@ -253,6 +315,50 @@ mod tests {
                 .unwrap_err()
                 .status,
             404
+        );
+    }
+
+    #[test]
+    fn revoking_an_organisation_revokes_all_its_credentials() {
+        let store = MemoryStore::new();
+        let first = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        let second = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        assert_eq!(
+            revoke_organisation(&store, &OdsCode::parse("RR8").unwrap()).unwrap(),
+            2
+        );
+        for token in [first.token, second.token] {
+            assert_eq!(
+                authenticate(&store, Some(&format!("Bearer {token}")), None)
+                    .unwrap_err()
+                    .status,
+                401
+            );
+        }
+        assert_eq!(
+            revoke_organisation(&store, &OdsCode::parse("RR8").unwrap())
+                .unwrap_err()
+                .status,
+            404
+        );
+        // Registered again afresh afterwards, even as another kind.
+        assert!(issue_credential(&store, org(OrgKind::LocalAuthority), NOW).is_ok());
+    }
+
+    #[test]
+    fn an_ods_code_keeps_its_kind_and_name() {
+        let store = MemoryStore::new();
+        issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        let err = issue_credential(&store, org(OrgKind::LocalAuthority), NOW).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code),
+            (409, "organisation_mismatch")
+        );
+        let mut renamed = org(OrgKind::CareSetting);
+        renamed.name = DisplayName::parse("Another name").unwrap();
+        assert_eq!(
+            issue_credential(&store, renamed, NOW).unwrap_err().status,
+            409
         );
     }
 

@@ -14,6 +14,11 @@ pub fn credential(id: &CredentialId) -> String {
     format!("cred/{id}")
 }
 
+/// `org/{ods}`: an organisation and the ids of its credentials, so that all can be revoked.
+pub fn organisation(ods: &OdsCode) -> String {
+    format!("org/{ods}")
+}
+
 /// `child/{nhs}`: every LA's plans for one NHS number (a [`crate::plan::ChildRecord`]).
 pub fn child(nhs: &NhsNumber) -> String {
     format!("child/{nhs}")

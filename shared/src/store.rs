@@ -35,6 +35,8 @@ pub trait KeyValue {
     /// Sets every key in one transaction: all or nothing.
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Deletes every key in one transaction: all or nothing.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError>;
     /// Atomically adds `delta` to the counter under `key` (absent counts as 0) and returns the
     /// new value. `increment(key, 0)` is the only portable way to read a counter.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
@@ -109,6 +111,7 @@ pub enum Call {
     GetMany,
     SetMany,
     Delete,
+    DeleteMany,
     Increment,
     CasBegin,
     CasSwap,
@@ -251,6 +254,15 @@ impl KeyValue for MemoryStore {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.enter(Call::Delete)?;
         self.data.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.enter(Call::DeleteMany)?;
+        let mut data = self.data.lock().unwrap();
+        for key in keys {
+            data.remove(key);
+        }
         Ok(())
     }
 

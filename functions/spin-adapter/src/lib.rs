@@ -113,6 +113,10 @@ impl KeyValue for SpinStore {
         self.0.delete(key).map_err(failed)
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        batch::delete_many(&self.0, keys).map_err(failed)
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&self.0, key, delta).map_err(failed)
     }

@@ -7,13 +7,16 @@
 //! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record |
 //! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `cas_begin` (+ `cas_swap`) |
 //! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`) |
-//! | `POST /api/v1/admin/credentials` | administrator | `set-many` |
-//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete` |
+//! | `POST /api/v1/admin/credentials` | administrator | `cas_begin`, `cas_swap`, `set-many` |
+//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `cas_begin`, `cas_swap`, `delete` |
+//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `delete-many` |
 
 use super::{
     Context, Request, Response, json, not_found, parse_json, require_method, respond, segments,
 };
-use crate::auth::{CredentialId, OrgKind, Organisation, issue_credential, revoke_credential};
+use crate::auth::{
+    CredentialId, OrgKind, Organisation, issue_credential, revoke_credential, revoke_organisation,
+};
 use crate::error::ApiError;
 use crate::identifiers::{CaseRef, DisplayName, OdsCode};
 use crate::plan::PlanType;
@@ -50,6 +53,19 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
             }
             _ => Err(not_found(req)),
         };
+    }
+    if let Some(rest) = segments(req, "/api/v1/admin/organisations") {
+        ctx.caller(req)?.require_administrator()?;
+        let [ods] = rest.as_slice() else {
+            return Err(not_found(req));
+        };
+        require_method(req, Method::DELETE)?;
+        let ods = OdsCode::parse(ods).map_err(|e| ApiError::invalid("ods_code", e))?;
+        let revoked = revoke_organisation(ctx.store, &ods)?;
+        return Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "ods_code": ods, "revoked_credentials": revoked }),
+        ));
     }
     let caller = ctx.caller(req)?;
     let la = caller.require_local_authority()?.ods_code.clone();
@@ -318,6 +334,26 @@ mod tests {
             &r.to_string(),
         );
         assert_eq!(status, 401);
+
+        let (status, out) = app.call(
+            super::handle,
+            "DELETE",
+            "/api/v1/admin/organisations/LA9",
+            Some(ADMIN),
+            "",
+        );
+        assert_eq!(
+            (status, out["revoked_credentials"].as_u64()),
+            (200, Some(0))
+        );
+        let (status, _) = app.call(
+            super::handle,
+            "DELETE",
+            "/api/v1/admin/organisations/LA9",
+            Some(ADMIN),
+            "",
+        );
+        assert_eq!(status, 404);
 
         // An LA is not the administrator.
         let (status, _) = app.call(
