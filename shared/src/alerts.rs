@@ -80,7 +80,19 @@ pub fn read_feed(
                 .up_to
         }
     };
-    Ok(keys::alert_feed(la).read_after(store, cursor, limit.clamp(1, MAX_PAGE), now, gap_grace)?)
+    let page =
+        keys::alert_feed(la).read_after(store, cursor, limit.clamp(1, MAX_PAGE), now, gap_grace)?;
+    if cursor > page.head {
+        // Reading on from there would silently skip every alert up to it.
+        return Err(ApiError::invalid(
+            "after",
+            format!(
+                "cursor {cursor} is past the end of the feed ({}); use a next_cursor this feed returned",
+                page.head
+            ),
+        ));
+    }
+    Ok(page)
 }
 
 /// Records that the LA has taken every alert up to `up_to` (never moves backwards). Calls: the
@@ -187,6 +199,12 @@ mod tests {
         // An explicit cursor still re-reads what was acknowledged.
         let page = read_feed(&store, &a, Some(0), 10, NOW, Duration::seconds(60)).unwrap();
         assert_eq!(page.entries.len(), 2);
+        // A cursor past the end would skip alerts still to come: refused.
+        let err = read_feed(&store, &a, Some(3), 10, NOW, Duration::seconds(60)).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.field.as_deref()),
+            (400, Some("after"))
+        );
     }
 
     #[test]

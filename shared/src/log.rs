@@ -38,6 +38,8 @@ pub struct Page<T> {
     pub next_cursor: u64,
     /// Whether more entries may be read now (the page was full).
     pub more: bool,
+    /// The highest position handed out when the page was read.
+    pub head: u64,
 }
 
 impl Log {
@@ -100,6 +102,7 @@ impl Log {
                 entries: vec![],
                 next_cursor: cursor,
                 more: false,
+                head,
             });
         }
         let slots = self.read_range(store, cursor + 1, last)?;
@@ -124,6 +127,7 @@ impl Log {
                         entries,
                         next_cursor,
                         more: false,
+                        head,
                     });
                 }
             }
@@ -133,6 +137,7 @@ impl Log {
             entries,
             next_cursor,
             more: last < head,
+            head,
         })
     }
 
