@@ -141,8 +141,8 @@ impl Log {
         })
     }
 
-    /// The newest `count` entries, newest first (two calls). Gaps are skipped: this is a view
-    /// of what is there, not a feed to resume.
+    /// The newest `count` entries, newest first by write time (two calls). Gaps are skipped:
+    /// this is a view of what is there, not a feed to resume.
     pub fn newest<T: DeserializeOwned>(
         &self,
         store: &impl KeyValue,
@@ -159,7 +159,9 @@ impl Log {
             .into_iter()
             .flatten()
             .collect();
-        entries.reverse();
+        // Concurrent writers may reserve positions in another order than their clocks read:
+        // newest first means by time, then by position.
+        entries.sort_by(|a, b| b.written_at.cmp(&a.written_at).then(b.seq.cmp(&a.seq)));
         entries.truncate(count as usize);
         Ok(entries)
     }
@@ -269,6 +271,14 @@ mod tests {
         assert_eq!(newest[1].item, "e29");
         assert_eq!(newest[2].item, "e27");
         assert_eq!(newest[24].item, "e5");
+        // A writer whose clock read earlier but reserved later still sorts by its time.
+        let late = log.reserve(&store, 1).unwrap();
+        store
+            .set_many(&[log.entry(late, NOW - Duration::hours(1), "early")])
+            .unwrap();
+        let newest: Vec<Entry<String>> = log.newest(&store, 40).unwrap();
+        assert_eq!(newest[0].item, "e30");
+        assert_eq!(newest.last().unwrap().item, "early");
     }
 
     #[test]
