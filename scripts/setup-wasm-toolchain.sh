@@ -8,6 +8,7 @@
 # as `cpis-wasm`.
 #
 # Prints, as its last line, the toolchain name to build Wasm with (for RUSTUP_TOOLCHAIN).
+# CPIS_OFFLINE_TOOLCHAIN=1 skips rustup and always uses the offline build (to test that path).
 set -euo pipefail
 
 TOOLCHAIN=cpis-wasm
@@ -17,12 +18,13 @@ STAMP="$SYSROOT_LIB/.cpis-std-built"
 log() { echo "setup-wasm-toolchain: $*" >&2; }
 
 # 1. A rustup toolchain that already has the target needs nothing else.
-if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+if [ "${CPIS_OFFLINE_TOOLCHAIN:-0}" = 1 ]; then
+  log "CPIS_OFFLINE_TOOLCHAIN=1: using the offline build"
+elif rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   log "rustup's default toolchain has wasm32-wasip2"
   echo "$(rustup show active-toolchain | cut -d' ' -f1)"
   exit 0
-fi
-if [ ! -f "$STAMP" ] && timeout 60 rustup target add wasm32-wasip2 >/dev/null 2>&1; then
+elif [ ! -f "$STAMP" ] && timeout 60 rustup target add wasm32-wasip2 >/dev/null 2>&1; then
   log "installed wasm32-wasip2 with rustup"
   echo "$(rustup show active-toolchain | cut -d' ' -f1)"
   exit 0
