@@ -10,3 +10,6 @@ cargo test --locked -p cpis-shared
 
 step "release build of the four components for wasm32-wasip2"
 scripts/build-components.sh
+
+step "FHIR R4 conformance: every kind of FHIR response parsed by independent R4 libraries"
+tests/fhir/run.sh

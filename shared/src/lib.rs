@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fhir;
 pub mod identifiers;
 pub mod keys;
 pub mod log;

@@ -6,7 +6,7 @@
 //! component in `spin.toml`, on every key-value backend it supports.
 
 use bytes::Bytes;
-use cpis_shared::api::{self, Context, MAX_BODY_BYTES, body_too_large, error_response};
+use cpis_shared::api::{self, Context, MAX_BODY_BYTES, body_too_large, error_response_for};
 use cpis_shared::config::Config;
 use cpis_shared::error::ApiError;
 use cpis_shared::store::{KeyValue, StoreError};
@@ -25,9 +25,10 @@ pub type Handler = fn(&api::Request, &Context<SpinStore>) -> api::Response;
 /// Reads the request (at most [`MAX_BODY_BYTES`] of body), opens the store, reads the
 /// variables, runs `handler`, and logs server-side failures for operators.
 pub async fn serve(req: Request, handler: Handler) -> http::Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
     let response = match read_body(req).await.and_then(|req| run(&req, handler)) {
         Ok(response) => response,
-        Err(error) => error_response(&error),
+        Err(error) => error_response_for(&path, &error),
     };
     if response.status().is_server_error() {
         eprintln!(

@@ -5,6 +5,7 @@
 //! | method and path | who | store calls |
 //! |---|---|---|
 //! | `POST /api/v1/access` | care setting | auth `get`, then [`crate::access::open`] |
+//! | `GET /fhir/r4/...` | see [`super::fhir`] | the same rules, in the shape of the national FHIR R4 API |
 
 use super::views::{NhsPlanView, VisitView};
 use super::{Context, Request, Response, json, not_found, parse_json, require_method, respond};
@@ -15,6 +16,9 @@ use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
+    if super::segments(req, super::fhir::BASE).is_some() {
+        return super::fhir::handle(req, ctx);
+    }
     respond(route(req, ctx))
 }
 

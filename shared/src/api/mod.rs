@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod alert;
+pub mod fhir;
 pub mod query;
 pub mod submit;
 pub mod views;
@@ -81,6 +82,16 @@ pub fn error_response(error: &ApiError) -> Response {
         error: &'a ApiError,
     }
     json(error.status, &Body { error })
+}
+
+/// Renders an error found outside a handler (reading the body, the variables, opening the
+/// store) in the form the path's API uses: `OperationOutcome` under `/fhir/r4`, else JSON.
+pub fn error_response_for(path: &str, error: &ApiError) -> Response {
+    if path.starts_with(fhir::BASE) {
+        fhir::outcome_response(error)
+    } else {
+        error_response(error)
+    }
 }
 
 /// Turns a handler's result into the response, errors included.
@@ -164,6 +175,29 @@ pub fn require_method(req: &Request, method: Method) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::method_not_allowed(method.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_outside_handlers_take_the_form_of_the_paths_api() {
+        let fhir = error_response_for("/fhir/r4/CareTeam", &body_too_large());
+        assert_eq!(fhir.status(), 413);
+        assert_eq!(
+            fhir.headers()[header::CONTENT_TYPE],
+            "application/fhir+json"
+        );
+        let outcome: serde_json::Value = serde_json::from_slice(fhir.body()).unwrap();
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert_eq!(outcome["issue"][0]["code"], "too-long");
+
+        let json = error_response_for("/api/v1/plans", &body_too_large());
+        assert_eq!(json.status(), 413);
+        let body: serde_json::Value = serde_json::from_slice(json.body()).unwrap();
+        assert_eq!(body["error"]["code"], "body_too_large");
     }
 }
 
