@@ -42,23 +42,27 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-RUSTC_VERSION=$(/usr/bin/rustc --version)
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$RUSTC_VERSION" ]; then
-  log "building std for wasm32-wasip2 with $RUSTC_VERSION (takes a few minutes)"
+# The stamp names the compiler and the recipe: a change to either rebuilds std.
+RECIPE="$(/usr/bin/rustc --version); std with embedded bitcode"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$RECIPE" ]; then
+  log "building std for wasm32-wasip2: $RECIPE (takes a few minutes)"
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"' EXIT
   mkdir -p "$scratch/src"
   printf '[package]\nname = "cpis_std_scratch"\nversion = "0.0.0"\nedition = "2021"\n[lib]\npath = "src/lib.rs"\n[profile.release]\npanic = "abort"\n' >"$scratch/Cargo.toml"
   echo '' >"$scratch/src/lib.rs"
-  (cd "$scratch" && RUSTC_BOOTSTRAP=1 RUSTUP_TOOLCHAIN= PATH=/usr/bin:$PATH /usr/bin/cargo build --quiet --release \
-    -Zbuild-std=std,panic_abort --target wasm32-wasip2)
+  # Bitcode in std's rlibs lets the components' release profile (lto = true) link against them.
+  (cd "$scratch" && RUSTC_BOOTSTRAP=1 RUSTUP_TOOLCHAIN= RUSTFLAGS="-C embed-bitcode=yes" PATH=/usr/bin:$PATH \
+    /usr/bin/cargo build --quiet --release -Zbuild-std=std,panic_abort --target wasm32-wasip2)
   as_root mkdir -p "$SYSROOT_LIB/self-contained"
+  # Replace, never add to, an earlier build: two copies of std are two candidates.
+  as_root rm -f "$SYSROOT_LIB"/*.rlib
   for rlib in "$scratch"/target/wasm32-wasip2/release/deps/*.rlib; do
     case "$(basename "$rlib")" in libcpis_std_scratch-*) continue ;; esac
     as_root cp "$rlib" "$SYSROOT_LIB/"
   done
   as_root cp /usr/lib/wasm32-wasi/*.o /usr/lib/wasm32-wasi/*.a "$SYSROOT_LIB/self-contained/"
-  echo "$RUSTC_VERSION" | as_root tee "$STAMP" >/dev/null
+  echo "$RECIPE" | as_root tee "$STAMP" >/dev/null
 fi
 
 # wasm-component-ld runs `wasm-ld` from PATH.

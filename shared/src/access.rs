@@ -16,8 +16,9 @@ use crate::identifiers::{DisplayName, OdsCode};
 use crate::keys;
 use crate::log::Entry;
 use crate::nhs_number::NhsNumber;
-use crate::plan::{ChildRecord, Plan, VisibilityRules};
-use crate::store::{KeyValue, get_json};
+use crate::plan::{Plan, VisibilityRules};
+use crate::records;
+use crate::store::KeyValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -56,21 +57,22 @@ pub struct AccessOutcome {
     pub recorded: bool,
 }
 
-/// Whether CP-IS holds a visible plan for the NHS number (one `get`).
+/// Whether CP-IS holds a visible plan for the NHS number ([`records::read_child`]: one call for
+/// a child never on CP-IS, three otherwise).
 pub fn flag(
     store: &impl KeyValue,
     nhs: &NhsNumber,
     today: time::Date,
     rules: &VisibilityRules,
 ) -> Result<bool, ApiError> {
-    let record: ChildRecord = get_json(store, &keys::child(nhs))?.unwrap_or_default();
+    let record = records::read_child(store, nhs)?;
     Ok(!record.visible_plans(today, rules).is_empty())
 }
 
 /// A user in `setting` opens the child's CP-IS information. The access is written before the
 /// outcome is returned, so a store failure shows nothing rather than something unrecorded.
 ///
-/// Calls: a `get` of the child's record; when a plan is visible, the history (an `increment` by
+/// Calls: [`records::read_child`]; when a plan is visible, the history (an `increment` by
 /// 0 and a `get-many`), then one `increment` per log appended (the visit log and each notified
 /// LA's feed, or the scheduled-access audit log) and one `set-many` for all entries.
 pub fn open(
@@ -82,7 +84,7 @@ pub fn open(
     now: OffsetDateTime,
     rules: &VisibilityRules,
 ) -> Result<AccessOutcome, ApiError> {
-    let record: ChildRecord = get_json(store, &keys::child(nhs))?.unwrap_or_default();
+    let record = records::read_child(store, nhs)?;
     let plans: Vec<Plan> = record
         .visible_plans(now.date(), rules)
         .into_iter()
@@ -163,7 +165,7 @@ pub fn la_child_view(
     la: &OdsCode,
     nhs: &NhsNumber,
 ) -> Result<LaChildView, ApiError> {
-    let record: ChildRecord = get_json(store, &keys::child(nhs))?.unwrap_or_default();
+    let record = records::read_child(store, nhs)?;
     let plans: Vec<Plan> = record.plans_of(la).into_iter().cloned().collect();
     if plans.is_empty() {
         return Err(
@@ -182,7 +184,7 @@ mod tests {
     use crate::auth::OrgKind;
     use crate::plan::PlanType;
     use crate::plan::tests::{la, plan};
-    use crate::store::{MemoryStore, encode};
+    use crate::store::MemoryStore;
     use std::sync::Arc;
     use time::Duration;
     use time::macros::{date, datetime};
@@ -211,9 +213,7 @@ mod tests {
 
     fn store_with(plans: Vec<Plan>) -> MemoryStore {
         let store = MemoryStore::new();
-        store
-            .set_many(&[(keys::child(&nhs()), encode(&ChildRecord { plans }))])
-            .unwrap();
+        records::seed(&store, &nhs(), &plans);
         store
     }
 
@@ -477,11 +477,13 @@ mod tests {
         )
         .unwrap();
         use crate::store::Call::*;
-        // get child; history: increment(0) + get-many; increments: LA1, LA2, visits; one set-many.
+        // The child's plans: listing get-many + increment(0), plans get-many; history:
+        // increment(0) + get-many; reservations: LA1, LA2, visits; one set-many.
         assert_eq!(
             store.take_calls(),
             [
-                Get, Increment, GetMany, Increment, Increment, Increment, SetMany
+                GetMany, Increment, GetMany, Increment, GetMany, Increment, Increment, Increment,
+                SetMany
             ]
         );
     }

@@ -8,7 +8,8 @@
 use crate::error::ApiError;
 use crate::identifiers::{DisplayName, OdsCode};
 use crate::keys;
-use crate::store::{KeyValue, StoreError, Update, encode, get_json, update_json};
+use crate::log::Entry;
+use crate::store::{KeyValue, StoreError, encode, get_json};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -118,55 +119,51 @@ fn random_hex(len: usize) -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
-/// An organisation in the registry, with the ids of its credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrganisationRecord {
-    pub organisation: Organisation,
-    pub credentials: Vec<CredentialId>,
-}
-
-/// Issues a new credential for `organisation`, registering the organisation on first use.
-/// Calls: a compare-and-swap of the registry entry, then one `set-many` for the credential.
-/// An ODS code keeps the name and kind it was registered with: a mismatch is refused (409) so
-/// that a typo cannot turn an LA into a care setting.
+/// Issues a new credential for `organisation`, registering the organisation on first use. An
+/// ODS code keeps the name and kind it was registered with: a mismatch is refused (409) so that
+/// a typo cannot turn an LA into a care setting. Calls: `get` of the registration, `increment`
+/// of the organisation's credential list, one `set-many` (credential, list entry, and the
+/// registration when new): the credential is listed whenever it exists, so revoking the
+/// organisation never misses one.
 pub fn issue_credential(
     store: &impl KeyValue,
     organisation: Organisation,
     now: OffsetDateTime,
 ) -> Result<IssuedCredential, ApiError> {
+    let registration = keys::organisation(&organisation.ods_code);
+    let registered: Option<Organisation> = get_json(store, &registration)?;
+    if let Some(registered) = &registered
+        && *registered != organisation
+    {
+        return Err(ApiError::new(
+            http::StatusCode::CONFLICT,
+            "organisation_mismatch",
+            format!(
+                "{} is registered as {:?} named {:?}; revoke the organisation before registering it differently",
+                organisation.ods_code,
+                registered.kind,
+                registered.name.as_str()
+            ),
+        )
+        .with_field("ods_code"));
+    }
     let id = CredentialId(random_hex(ID_BYTES)?);
     let secret = random_hex(SECRET_BYTES)?;
-    update_json(
-        store,
-        &keys::organisation(&organisation.ods_code),
-        |record: Option<OrganisationRecord>| {
-            let mut record = record.unwrap_or_else(|| OrganisationRecord {
-                organisation: organisation.clone(),
-                credentials: vec![],
-            });
-            if record.organisation != organisation {
-                return Err(ApiError::new(
-                http::StatusCode::CONFLICT,
-                "organisation_mismatch",
-                format!(
-                    "{} is registered as {:?} named {:?}; revoke the organisation before registering it differently",
-                    organisation.ods_code, record.organisation.kind, record.organisation.name.as_str()
-                ),
-            )
-            .with_field("ods_code"));
-            }
-            // The registry lists the id before the credential exists: a failure in between leaves
-            // a harmless dangling id, never a credential that revoking the organisation would miss.
-            record.credentials.push(id.clone());
-            Ok(Update::Write(record, ()))
-        },
-    )?;
     let stored = StoredCredential {
         organisation: organisation.clone(),
         secret_sha256: hex::encode(sha256(secret.as_bytes())),
         issued_at: now,
     };
-    store.set_many(&[(keys::credential(&id), encode(&stored))])?;
+    let list = keys::organisation_credentials(&organisation.ods_code);
+    let seq = list.reserve(store, 1)?;
+    let mut writes = vec![
+        (keys::credential(&id), encode(&stored)),
+        list.entry(seq, now, &id),
+    ];
+    if registered.is_none() {
+        writes.push((registration, encode(&organisation)));
+    }
+    store.set_many(&writes)?;
     Ok(IssuedCredential {
         token: format!("{TOKEN_PREFIX}{id}_{secret}"),
         credential_id: id,
@@ -174,41 +171,42 @@ pub fn issue_credential(
     })
 }
 
-/// Revokes one credential, at once, for every component, and drops it from its organisation's
-/// list. Calls: `get`, a compare-and-swap of the registry entry, `delete`.
+/// Revokes one credential, at once, for every component. Calls: `get`, `delete`.
 pub fn revoke_credential(store: &impl KeyValue, id: &CredentialId) -> Result<(), ApiError> {
     let key = keys::credential(id);
-    let stored: StoredCredential = get_json(store, &key)?.ok_or_else(|| {
-        ApiError::not_found(format!("no credential {id}")).with_field("credential_id")
-    })?;
-    update_json(
-        store,
-        &keys::organisation(&stored.organisation.ods_code),
-        |record: Option<OrganisationRecord>| {
-            Ok::<_, ApiError>(match record {
-                Some(mut record) if record.credentials.contains(id) => {
-                    record.credentials.retain(|c| c != id);
-                    Update::Write(record, ())
-                }
-                _ => Update::Keep(()),
-            })
-        },
-    )?;
+    if store.get(&key)?.is_none() {
+        return Err(ApiError::not_found(format!("no credential {id}")).with_field("credential_id"));
+    }
     store.delete(&key)?;
     Ok(())
 }
 
-/// Revokes every credential of an organisation and removes it from the registry, in one
-/// `delete-many` after a `get`. Returns how many credentials it revoked.
+/// Revokes every credential of an organisation and removes its registration, so the ODS code
+/// can be registered afresh. Returns how many credentials were still valid. Calls: `get` of
+/// the registration, the credential list (`get-many`, `increment` by 0), a `get-many` of the
+/// credentials, one `delete-many`.
 pub fn revoke_organisation(store: &impl KeyValue, ods: &OdsCode) -> Result<usize, ApiError> {
-    let key = keys::organisation(ods);
-    let record: OrganisationRecord = get_json(store, &key)?.ok_or_else(|| {
-        ApiError::not_found(format!("no organisation {ods}")).with_field("ods_code")
-    })?;
-    let mut doomed: Vec<String> = record.credentials.iter().map(keys::credential).collect();
-    doomed.push(key);
+    let registration = keys::organisation(ods);
+    if store.get(&registration)?.is_none() {
+        return Err(ApiError::not_found(format!("no organisation {ods}")).with_field("ods_code"));
+    }
+    let list = keys::organisation_credentials(ods);
+    let listed: Vec<Entry<CredentialId>> = list.read_all_if_any(store, 16)?;
+    let credentials: Vec<String> = listed
+        .iter()
+        .map(|entry| keys::credential(&entry.item))
+        .collect();
+    let valid = store
+        .get_many(&credentials)?
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
+    let mut doomed = credentials;
+    doomed.extend(listed.iter().map(|entry| list.entry_key(entry.seq)));
+    doomed.push(list.head_key());
+    doomed.push(registration);
     store.delete_many(&doomed)?;
-    Ok(record.credentials.len())
+    Ok(valid)
 }
 
 /// Works out the caller from the `Authorization` header value: one `get` for an organisation's
@@ -343,6 +341,33 @@ mod tests {
         );
         // Registered again afresh afterwards, even as another kind.
         assert!(issue_credential(&store, org(OrgKind::LocalAuthority), NOW).is_ok());
+    }
+
+    #[test]
+    fn credentials_issued_at_once_to_a_new_organisation_are_all_revoked_with_it() {
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    issue_credential(&*store, org(OrgKind::CareSetting), NOW)
+                        .unwrap()
+                        .token
+                })
+            })
+            .collect();
+        let tokens: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(
+            revoke_organisation(&*store, &OdsCode::parse("RR8").unwrap()).unwrap(),
+            8
+        );
+        for token in tokens {
+            assert!(authenticate(&*store, Some(&format!("Bearer {token}")), None).is_err());
+        }
+        assert!(
+            store.snapshot().is_empty(),
+            "nothing of the organisation is left"
+        );
     }
 
     #[test]

@@ -8,20 +8,33 @@ use crate::auth::CredentialId;
 use crate::identifiers::{CaseRef, OdsCode};
 use crate::log::Log;
 use crate::nhs_number::NhsNumber;
+use crate::plan::PlanType;
 
 /// `cred/{credential id}`: a credential (hash of its secret and the organisation it speaks for).
 pub fn credential(id: &CredentialId) -> String {
     format!("cred/{id}")
 }
 
-/// `org/{ods}`: an organisation and the ids of its credentials, so that all can be revoked.
+/// `org/{ods}`: an organisation's registration (name, kind).
 pub fn organisation(ods: &OdsCode) -> String {
     format!("org/{ods}")
 }
 
-/// `child/{nhs}`: every LA's plans for one NHS number (a [`crate::plan::ChildRecord`]).
-pub fn child(nhs: &NhsNumber) -> String {
-    format!("child/{nhs}")
+/// `log/org-creds/{ods}/…`: the ids of the credentials issued to an organisation, so that all
+/// can be revoked at once.
+pub fn organisation_credentials(ods: &OdsCode) -> Log {
+    Log::new(format!("log/org-creds/{ods}"))
+}
+
+/// `plan/{nhs}/{la}/{plan type code}`: one LA's plan of one type for a child (see
+/// [`crate::records`]).
+pub fn plan(nhs: &NhsNumber, la: &OdsCode, plan_type: PlanType) -> String {
+    format!("plan/{nhs}/{la}/{}", plan_type.snomed_code())
+}
+
+/// `log/child-las/{nhs}/…`: the LAs that hold (or held) plans for a child.
+pub fn child_las(nhs: &NhsNumber) -> Log {
+    Log::new(format!("log/child-las/{nhs}"))
 }
 
 /// `case/{la}/{case ref}`: a case an LA submitted without an NHS number (never shared).

@@ -15,5 +15,6 @@ pub mod keys;
 pub mod log;
 pub mod nhs_number;
 pub mod plan;
+pub mod records;
 pub mod store;
 pub mod submit;

@@ -47,7 +47,7 @@ impl Log {
         Self { prefix }
     }
 
-    fn head_key(&self) -> String {
+    pub fn head_key(&self) -> String {
         format!("{}/head", self.prefix)
     }
 
@@ -166,7 +166,41 @@ impl Log {
         Ok(entries)
     }
 
-    fn read_range<T: DeserializeOwned>(
+    /// Every entry of a log that is usually short, leaving no trace when the log was never
+    /// written (an `increment` by 0 would create its head): one `get-many` of the head and the
+    /// first `probe` positions; then, only if the head exists, the head as a counter and any
+    /// entries past `probe`.
+    pub fn read_all_if_any<T: DeserializeOwned>(
+        &self,
+        store: &impl KeyValue,
+        probe: u64,
+    ) -> Result<Vec<Entry<T>>, StoreError> {
+        let keys: Vec<String> = std::iter::once(self.head_key())
+            .chain((1..=probe).map(|seq| self.entry_key(seq)))
+            .collect();
+        let mut values = store.get_many(&keys)?.into_iter();
+        if values.next().flatten().is_none() {
+            return Ok(vec![]);
+        }
+        let head = self.head(store)?;
+        let mut entries = Vec::new();
+        for (key, value) in keys[1..].iter().zip(values).take(head.min(probe) as usize) {
+            if let Some(bytes) = value {
+                entries.push(decode(key, &bytes)?);
+            }
+        }
+        if head > probe {
+            entries.extend(
+                self.read_range(store, probe + 1, head)?
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        Ok(entries)
+    }
+
+    /// Entries `first..=last` (one `get-many`); `None` where a position is empty.
+    pub fn read_range<T: DeserializeOwned>(
         &self,
         store: &impl KeyValue,
         first: u64,

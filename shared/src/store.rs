@@ -76,8 +76,13 @@ pub enum Update<T, R> {
     Keep(R),
 }
 
-/// Read-modify-write of one JSON value, safe against concurrent writers: compare-and-swap,
-/// retried while another writer wins. `change` may run several times and must be pure.
+/// Read-modify-write of one JSON value by compare-and-swap, retried while another writer wins.
+/// `change` may run several times and must be pure.
+///
+/// Safe against concurrent writers once the key exists. Spin's SQLite store writes a swap on an
+/// absent key unconditionally, so two *first* writes at once can lose one of them: use this only
+/// where that is harmless (an acknowledgement that can only be re-sent), and keep data that
+/// many writers create in keys of their own (see [`crate::records`]).
 pub fn update_json<S: KeyValue, T, R, E>(
     store: &S,
     key: &str,
@@ -312,7 +317,9 @@ impl KeyValue for MemoryStore {
     fn cas_swap(&self, cas: MemoryCas, value: Vec<u8>) -> Result<bool, StoreError> {
         self.enter(Call::CasSwap)?;
         let mut data = self.data.lock().unwrap();
-        if data.get(&cas.key).map(|v| v.version) != cas.version {
+        // As Spin's SQLite store: a swap guards only a value that existed when it was read; a
+        // key that was absent is written unconditionally.
+        if cas.version.is_some() && data.get(&cas.key).map(|v| v.version) != cas.version {
             return Ok(false);
         }
         let version = self.next_version();
@@ -329,12 +336,23 @@ mod tests {
     #[test]
     fn cas_fails_when_the_value_changed_in_between() {
         let store = MemoryStore::new();
+        store.set_many(&[("k".into(), b"first".to_vec())]).unwrap();
         let (cas, current) = store.cas_begin("k").unwrap();
-        assert_eq!(current, None);
+        assert_eq!(current.as_deref(), Some(&b"first"[..]));
         store.set_many(&[("k".into(), b"other".to_vec())]).unwrap();
         assert!(!store.cas_swap(cas, b"mine".to_vec()).unwrap());
         let (cas, current) = store.cas_begin("k").unwrap();
         assert_eq!(current.as_deref(), Some(&b"other"[..]));
+        assert!(store.cas_swap(cas, b"mine".to_vec()).unwrap());
+        assert_eq!(store.get("k").unwrap().as_deref(), Some(&b"mine"[..]));
+    }
+
+    #[test]
+    fn cas_on_an_absent_key_writes_unconditionally_like_spins_sqlite_store() {
+        let store = MemoryStore::new();
+        let (cas, current) = store.cas_begin("k").unwrap();
+        assert_eq!(current, None);
+        store.set_many(&[("k".into(), b"other".to_vec())]).unwrap();
         assert!(store.cas_swap(cas, b"mine".to_vec()).unwrap());
         assert_eq!(store.get("k").unwrap().as_deref(), Some(&b"mine"[..]));
     }
@@ -354,8 +372,9 @@ mod tests {
     }
 
     #[test]
-    fn update_json_loses_no_update_under_concurrency() {
+    fn update_json_loses_no_update_under_concurrency_once_the_key_exists() {
         let store = Arc::new(MemoryStore::new());
+        store.set_many(&[("n".into(), b"0".to_vec())]).unwrap();
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let store = store.clone();

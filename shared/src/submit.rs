@@ -9,8 +9,9 @@ use crate::error::ApiError;
 use crate::identifiers::{CaseRef, DisplayName, OdsCode, PhoneNumber};
 use crate::keys;
 use crate::nhs_number::NhsNumber;
-use crate::plan::{ChildRecord, Plan, PlanType, ResponsibleLa};
-use crate::store::{KeyValue, Update, encode, get_json, update_json};
+use crate::plan::{Plan, PlanType, ResponsibleLa};
+use crate::records::{self, Change};
+use crate::store::{KeyValue, encode, get_json};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
@@ -221,7 +222,11 @@ pub fn apply(
             nhs_number: Some(nhs),
             plan,
         } => {
-            let applied = upsert_plan(store, &nhs, plan.clone())?;
+            let applied = match records::upsert_plan(store, &nhs, &plan, now)? {
+                Change::Created => Applied::Created,
+                Change::Updated => Applied::Updated,
+                Change::Unchanged => Applied::Unchanged,
+            };
             resolve_pending_case(store, la, &plan.case_ref, Some(&nhs), now)?;
             Ok(applied)
         }
@@ -232,7 +237,14 @@ pub fn apply(
         Submission::WithdrawPlan {
             nhs_number,
             plan_type,
-        } => withdraw_plan(store, la, &nhs_number, plan_type),
+        } => Ok(
+            if records::withdraw_plan(store, &nhs_number, la, plan_type)? {
+                Applied::Withdrawn
+            } else {
+                // Already gone: re-sending a withdrawal is harmless.
+                Applied::Unchanged
+            },
+        ),
         Submission::WithdrawCase { case_ref } => {
             Ok(if resolve_pending_case(store, la, &case_ref, None, now)? {
                 Applied::Withdrawn
@@ -241,50 +253,6 @@ pub fn apply(
             })
         }
     }
-}
-
-/// Creates or replaces the plan in the child's record (compare-and-swap; no write when equal).
-fn upsert_plan(store: &impl KeyValue, nhs: &NhsNumber, plan: Plan) -> Result<Applied, ApiError> {
-    update_json(store, &keys::child(nhs), |record: Option<ChildRecord>| {
-        let mut record = record.unwrap_or_default();
-        let la = &plan.responsible_la.ods_code;
-        Ok(
-            match record
-                .plans
-                .iter_mut()
-                .find(|p| p.same_plan_as(la, plan.plan_type))
-            {
-                Some(existing) if *existing == plan => Update::Keep(Applied::Unchanged),
-                Some(existing) => {
-                    *existing = plan.clone();
-                    Update::Write(record, Applied::Updated)
-                }
-                None => {
-                    record.plans.push(plan.clone());
-                    Update::Write(record, Applied::Created)
-                }
-            },
-        )
-    })
-}
-
-fn withdraw_plan(
-    store: &impl KeyValue,
-    la: &OdsCode,
-    nhs: &NhsNumber,
-    plan_type: PlanType,
-) -> Result<Applied, ApiError> {
-    update_json(store, &keys::child(nhs), |record: Option<ChildRecord>| {
-        let mut record = record.unwrap_or_default();
-        let before = record.plans.len();
-        record.plans.retain(|p| !p.same_plan_as(la, plan_type));
-        Ok(if record.plans.len() == before {
-            // Already gone: re-sending a withdrawal is harmless.
-            Update::Keep(Applied::Unchanged)
-        } else {
-            Update::Write(record, Applied::Withdrawn)
-        })
-    })
 }
 
 /// Stores a case without an NHS number and raises its data-quality alert, in one `set-many`.
@@ -495,10 +463,8 @@ mod tests {
         apply(store, &la(), input.validate(&la())?, NOW)
     }
 
-    fn child(store: &MemoryStore, nhs: &str) -> ChildRecord {
-        get_json(store, &keys::child(&NhsNumber::parse(nhs).unwrap()))
-            .unwrap()
-            .unwrap_or_default()
+    fn child(store: &MemoryStore, nhs: &str) -> crate::plan::ChildRecord {
+        records::read_child(store, &NhsNumber::parse(nhs).unwrap()).unwrap()
     }
 
     fn feed(store: &MemoryStore) -> Vec<Alert> {
@@ -681,7 +647,7 @@ mod tests {
             matches!(&alerts[0], Alert::MissingNhsNumber { case } if case.case_ref.as_str() == "C7")
         );
         // Not shared: no child record anywhere.
-        assert!(!store.snapshot().keys().any(|k| k.starts_with("child/")));
+        assert!(!store.snapshot().keys().any(|k| k.starts_with("plan/")));
 
         assert_eq!(
             submit(&store, record(Some("9434765919"), "C7", CPP)).unwrap(),

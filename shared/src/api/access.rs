@@ -82,11 +82,9 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
 mod tests {
     use crate::api::test_support::App;
     use crate::auth::OrgKind;
-    use crate::keys;
     use crate::nhs_number::NhsNumber;
+    use crate::plan::PlanType;
     use crate::plan::tests::plan;
-    use crate::plan::{ChildRecord, PlanType};
-    use crate::store::{KeyValue, encode};
     use serde_json::json;
     use time::macros::date;
 
@@ -103,9 +101,7 @@ mod tests {
         let nhs = NhsNumber::parse("9434765919").unwrap();
         let mut p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
         p.delete_date = Some(date!(2030 - 01 - 01));
-        app.store
-            .set_many(&[(keys::child(&nhs), encode(&ChildRecord { plans: vec![p] }))])
-            .unwrap();
+        crate::records::seed(&app.store, &nhs, &[p]);
         app
     }
 

@@ -524,8 +524,7 @@ mod tests {
     use crate::config::Config;
     use crate::identifiers::OdsCode;
     use crate::plan::tests::{la, plan};
-    use crate::plan::{ChildRecord, Plan, PlanType};
-    use crate::store::encode;
+    use crate::plan::{Plan, PlanType};
     use serde_json::json;
     use time::Duration;
     use time::macros::date;
@@ -658,9 +657,7 @@ mod tests {
 
     fn app_with(plans: Vec<Plan>) -> App {
         let app = App::new();
-        app.store
-            .set_many(&[(keys::child(&nhs()), encode(&ChildRecord { plans }))])
-            .unwrap();
+        crate::records::seed(&app.store, &nhs(), &plans);
         app
     }
 
@@ -1304,13 +1301,17 @@ mod tests {
         assert_eq!(
             app.store.take_calls(),
             [
-                Get, Get, Increment, GetMany, Increment, Increment, Increment, SetMany
+                Get, GetMany, Increment, GetMany, Increment, GetMany, Increment, Increment,
+                Increment, SetMany
             ]
         );
         Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
-        assert_eq!(app.store.take_calls(), [Get, Get, Increment, GetMany]);
+        assert_eq!(
+            app.store.take_calls(),
+            [Get, GetMany, Increment, GetMany, Increment, GetMany]
+        );
         Call::search(&app, &token, search_uri("AuditEvent", "9876543210")).send();
-        assert_eq!(app.store.take_calls(), [Get, Get]);
+        assert_eq!(app.store.take_calls(), [Get, GetMany]);
         Call::bare(&app, "/fhir/r4/metadata").send();
         assert_eq!(app.store.take_calls(), []);
     }

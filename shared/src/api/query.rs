@@ -34,11 +34,9 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
 mod tests {
     use crate::api::test_support::App;
     use crate::auth::OrgKind;
-    use crate::keys;
     use crate::nhs_number::NhsNumber;
+    use crate::plan::PlanType;
     use crate::plan::tests::plan;
-    use crate::plan::{ChildRecord, PlanType};
-    use crate::store::{KeyValue, encode};
     use time::macros::date;
 
     #[test]
@@ -46,16 +44,8 @@ mod tests {
         let app = App::new();
         let setting = app.token("RR8", OrgKind::CareSetting);
         let nhs = NhsNumber::parse("9434765919").unwrap();
-        let record = ChildRecord {
-            plans: vec![plan(
-                PlanType::ChildProtectionPlan,
-                date!(2026 - 01 - 01),
-                None,
-            )],
-        };
-        app.store
-            .set_many(&[(keys::child(&nhs), encode(&record))])
-            .unwrap();
+        let p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
+        crate::records::seed(&app.store, &nhs, &[p]);
         let (status, body) = app.call(
             super::handle,
             "GET",

@@ -3,13 +3,13 @@
 //!
 //! | method and path | who | store calls |
 //! |---|---|---|
-//! | `POST /api/v1/plans` | LA | auth `get`; plan: `cas_begin` (+ `cas_swap` when it changes) + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new) |
+//! | `POST /api/v1/plans` | LA | auth `get`; plan: [`crate::records::upsert_plan`] + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new) |
 //! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record |
-//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `cas_begin` (+ `cas_swap`) |
+//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `get` (+ `delete`) |
 //! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`) |
-//! | `POST /api/v1/admin/credentials` | administrator | `cas_begin`, `cas_swap`, `set-many` |
-//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `cas_begin`, `cas_swap`, `delete` |
-//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `delete-many` |
+//! | `POST /api/v1/admin/credentials` | administrator | `get`, `increment`, `set-many` |
+//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete` |
+//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many`, `increment`, `get-many`, `delete-many` |
 
 use super::{
     Context, Request, Response, json, not_found, parse_json, require_method, respond, segments,
