@@ -1,0 +1,126 @@
+//! Nothing is lost when many requests for the same child or the same LA run at once.
+
+use crate::support::*;
+use futures::future::join_all;
+use serde_json::Value;
+use std::collections::HashSet;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_accesses_to_one_child_from_twenty_settings() {
+    for reuse in MODES {
+        let cpis = Cpis::start(reuse).await;
+        let (la1, la2) = (cpis.la("LA1").await, cpis.la("LA2").await);
+        let child = nhs_number(50);
+        cpis.post(
+            "/api/v1/plans",
+            &la1,
+            &record("LA1", Some(&child), "L-1", CPP),
+        )
+        .await;
+        cpis.post(
+            "/api/v1/plans",
+            &la2,
+            &record("LA2", Some(&child), "B-1", LAC),
+        )
+        .await;
+        let mut settings = Vec::new();
+        for i in 0..20 {
+            settings.push(cpis.setting(&format!("ED{i:02}")).await);
+        }
+
+        let accesses = (0..200).map(|i| cpis.access(&settings[i % 20], &child, true));
+        for reply in join_all(accesses).await {
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+
+        // Every access is in the child's access log, each position written exactly once.
+        let visits = cpis
+            .app
+            .store
+            .entries_with_prefix(&format!("log/visits/{child}/"));
+        let entries: Vec<_> = visits.keys().filter(|k| !k.ends_with("/head")).collect();
+        assert_eq!(entries.len(), 200);
+        assert_eq!(
+            cpis.app.store.counter(&format!("log/visits/{child}/head")),
+            Some(200)
+        );
+
+        // Every notification is on each LA's feed exactly once.
+        for la in [&la1, &la2] {
+            let feed = cpis.feed(la).await;
+            assert_eq!(feed.len(), 200);
+            let seqs: HashSet<u64> = feed.iter().map(|a| a["seq"].as_u64().unwrap()).collect();
+            assert_eq!(seqs.len(), 200);
+            let per_setting = |s: &str| {
+                feed.iter()
+                    .filter(|a| a["setting"]["ods_code"] == s)
+                    .count()
+            };
+            assert!((0..20).all(|i| per_setting(&format!("ED{i:02}")) == 10));
+        }
+
+        // The history shows the 25 newest, newest first.
+        let reply = cpis.access(&settings[0], &child, false).await;
+        let history: &Vec<Value> = reply.body["previous_visits"].as_array().unwrap();
+        assert_eq!(history.len(), 25);
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        let times: Vec<time::OffsetDateTime> = history
+            .iter()
+            .map(|v| {
+                time::OffsetDateTime::parse(v["accessed_at"].as_str().unwrap(), rfc3339).unwrap()
+            })
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]),
+            "newest first: {times:?}"
+        );
+        cpis.app.assert_no_traps();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_las_children_accessed_at_once() {
+    for reuse in MODES {
+        let cpis = Cpis::start(reuse).await;
+        let ed = cpis.setting("RR8").await;
+        let mut las = Vec::new();
+        for i in 0..20 {
+            let ods = format!("LA{i:02}");
+            let token = cpis.la(&ods).await;
+            // Submitted at once too: each child has its own record, each LA its own feed.
+            las.push((ods, token, nhs_number(100 + i)));
+        }
+        let bodies: Vec<_> = las
+            .iter()
+            .map(|(ods, _, nhs)| record(ods, Some(nhs), "C", CPP))
+            .collect();
+        let submissions = las
+            .iter()
+            .zip(&bodies)
+            .map(|((_, token, _), body)| cpis.post("/api/v1/plans", token, body));
+        assert!(join_all(submissions).await.iter().all(|r| r.status == 201));
+
+        let (cpis_ref, ed_ref) = (&cpis, &ed);
+        let accesses = las
+            .iter()
+            .flat_map(|(_, _, nhs)| (0..5).map(move |_| nhs.clone()));
+        let replies =
+            join_all(accesses.map(|nhs| async move { cpis_ref.access(ed_ref, &nhs, true).await }))
+                .await;
+        assert!(
+            replies
+                .iter()
+                .all(|r| r.status == 200 && r.body["access_recorded"] == true)
+        );
+
+        for (ods, token, nhs) in &las {
+            let feed = cpis.feed(token).await;
+            assert_eq!(feed.len(), 5, "{ods}");
+            assert!(
+                feed.iter().all(|a| a["nhs_number"] == nhs.as_str()),
+                "{ods} sees only its own child"
+            );
+        }
+        cpis.app.assert_no_traps();
+    }
+}

@@ -1,0 +1,128 @@
+//! The FHIR R4 searches over HTTP, through the built `access-notify` component: the same rules as
+//! the JSON API, in the national API's shape.
+
+use crate::support::*;
+use http::Method;
+
+fn search(resource: &str, nhs: &str) -> String {
+    format!("/fhir/r4/{resource}?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C{nhs}")
+}
+
+const USER: [(&str, &str); 3] = [
+    ("NHSD-End-User-Id", "555021935107"),
+    ("NHSD-End-User-Name", "Dr Asha Patel"),
+    ("NHSD-End-User-Role", "Emergency Department Doctor"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
+    for reuse in MODES {
+        let cpis = Cpis::start(reuse).await;
+        let la = cpis.la("LA1").await;
+        let ed = cpis.setting("RR8").await;
+        let child = nhs_number(70);
+        cpis.post(
+            "/api/v1/plans",
+            &la,
+            &record("LA1", Some(&child), "L-1", CPP),
+        )
+        .await;
+
+        let trace = "6ede3b9d-a81b-4c75-9d77-e1d64d85c323";
+        let mut headers = USER.to_vec();
+        headers.push(("TraceID", trace));
+        let auth = format!("Bearer {ed}");
+        headers.push(("authorization", &auth));
+        let response = cpis
+            .app
+            .client
+            .request(Method::GET, &search("CareTeam", &child), &headers, "")
+            .await
+            .unwrap();
+        assert_eq!(response.status_code(), 200, "{}", response.text());
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/fhir+json")
+        );
+        assert_eq!(response.header("traceid"), Some(trace));
+        let bundle: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(
+            (bundle["type"].as_str(), bundle["total"].as_u64()),
+            (Some("searchset"), Some(1))
+        );
+        let team = &bundle["entry"][0]["resource"];
+        assert_eq!(team["category"][0]["coding"][0]["code"], CPP);
+        assert_eq!(team["telecom"][1]["use"], "mobile");
+
+        // The search was the access: the LA is notified, once.
+        assert_eq!(cpis.feed(&la).await.len(), 1);
+        let history = cpis
+            .send(
+                Method::GET,
+                &search("AuditEvent", &child),
+                Some(&ed),
+                &USER,
+                "",
+            )
+            .await;
+        assert_eq!(history.status, 200);
+        assert_eq!(history.body["total"], 1);
+        assert_eq!(
+            history.body["entry"][0]["resource"]["agent"][0]["name"],
+            "Dr Asha Patel"
+        );
+        assert_eq!(
+            cpis.feed(&la).await.len(),
+            1,
+            "reading the history notifies nobody"
+        );
+
+        // Errors are OperationOutcomes with the national codes.
+        let bad = cpis
+            .send(
+                Method::GET,
+                &search("CareTeam", "9434765918"),
+                Some(&ed),
+                &USER,
+                "",
+            )
+            .await;
+        assert_eq!(bad.status, 400);
+        assert_eq!(bad.body["resourceType"], "OperationOutcome");
+        assert_eq!(
+            bad.body["issue"][0]["details"]["coding"][0]["code"],
+            "INVALID_SEARCH_DATA"
+        );
+        let no_user = cpis
+            .send(Method::GET, &search("CareTeam", &child), Some(&ed), &[], "")
+            .await;
+        assert_eq!(
+            no_user.body["issue"][0]["details"]["coding"][0]["code"],
+            "PRECONDITION_FAILED"
+        );
+        let la_reading = cpis
+            .send(
+                Method::GET,
+                &search("CareTeam", &child),
+                Some(&la),
+                &USER,
+                "",
+            )
+            .await;
+        assert_eq!(la_reading.status, 403);
+        assert_eq!(
+            la_reading.body["issue"][0]["details"]["coding"][0]["code"],
+            "ACCESS_DENIED"
+        );
+        let metadata = cpis
+            .send(Method::GET, "/fhir/r4/metadata", None, &[], "")
+            .await;
+        assert_eq!(metadata.body["resourceType"], "CapabilityStatement");
+        assert_eq!(
+            cpis.feed(&la).await.len(),
+            1,
+            "refused searches record nothing"
+        );
+        cpis.app.assert_no_traps();
+    }
+}

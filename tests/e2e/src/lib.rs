@@ -1,0 +1,22 @@
+//! End-to-end tests of CP-IS: the four release-built components (run `scripts/build-components.sh`
+//! first, as `scripts/test.sh` does), served by `cpis-host-kit` as Spin would serve them, and
+//! driven over HTTP on 127.0.0.1. Every scenario runs twice: with a fresh instance per request
+//! and with Spin's instance reuse, so that state leaking between requests is caught.
+
+#[cfg(test)]
+mod support;
+
+#[cfg(test)]
+mod bad_input;
+#[cfg(test)]
+mod components;
+#[cfg(test)]
+mod concurrency;
+#[cfg(test)]
+mod faults;
+#[cfg(test)]
+mod fhir;
+#[cfg(test)]
+mod flow;
+#[cfg(test)]
+mod malformed;
