@@ -211,6 +211,24 @@ mod tests {
         }
     }
 
+    /// A user of the care setting `ods` opens the child's information at `at`.
+    fn visit(
+        store: &MemoryStore,
+        ods: &str,
+        unscheduled: bool,
+        at: OffsetDateTime,
+    ) -> Result<AccessOutcome, ApiError> {
+        open(
+            store,
+            &setting(ods),
+            &nhs(),
+            user(),
+            unscheduled,
+            at,
+            &VisibilityRules::default(),
+        )
+    }
+
     fn store_with(plans: Vec<Plan>) -> MemoryStore {
         let store = MemoryStore::new();
         records::seed(&store, &nhs(), &plans);
@@ -278,16 +296,7 @@ mod tests {
     #[test]
     fn scheduled_access_shows_the_plans_but_adds_no_visit_and_notifies_nobody() {
         let store = store_with(two_la_plans());
-        let out = open(
-            &store,
-            &setting("GP1"),
-            &nhs(),
-            user(),
-            false,
-            NOW,
-            &VisibilityRules::default(),
-        )
-        .unwrap();
+        let out = visit(&store, "GP1", false, NOW).unwrap();
         assert_eq!(out.plans.len(), 2);
         assert!(out.recorded);
         assert_eq!((feed_len(&store, "LA1"), feed_len(&store, "LA2")), (0, 0));
@@ -313,16 +322,7 @@ mod tests {
         );
         let store = store_with(vec![ended]);
         let before = store.snapshot();
-        let out = open(
-            &store,
-            &setting("RR8"),
-            &nhs(),
-            user(),
-            true,
-            NOW,
-            &VisibilityRules::default(),
-        )
-        .unwrap();
+        let out = visit(&store, "RR8", true, NOW).unwrap();
         assert!(!out.recorded && out.plans.is_empty());
         assert_eq!(store.snapshot(), before);
         assert!(!flag(&store, &nhs(), NOW.date(), &VisibilityRules::default()).unwrap());
@@ -379,16 +379,7 @@ mod tests {
         let before = store.snapshot();
         // get, increment(0), get-many, then the first reservation fails.
         store.fail_nth_call(4);
-        let err = open(
-            &store,
-            &setting("RR8"),
-            &nhs(),
-            user(),
-            true,
-            NOW,
-            &VisibilityRules::default(),
-        )
-        .unwrap_err();
+        let err = visit(&store, "RR8", true, NOW).unwrap_err();
         assert_eq!(err.status, 503);
         // Counters may have moved; no entry was written.
         let after = store.snapshot();
@@ -432,16 +423,7 @@ mod tests {
     #[test]
     fn an_la_sees_only_its_own_plans_and_only_for_its_children() {
         let store = store_with(two_la_plans());
-        open(
-            &store,
-            &setting("RR8"),
-            &nhs(),
-            user(),
-            true,
-            NOW,
-            &VisibilityRules::default(),
-        )
-        .unwrap();
+        visit(&store, "RR8", true, NOW).unwrap();
         let view = la_child_view(&store, &OdsCode::parse("LA2").unwrap(), &nhs()).unwrap();
         assert_eq!(view.plans.len(), 1);
         assert_eq!(view.plans[0].plan_type, PlanType::LookedAfterChild);
@@ -455,27 +437,9 @@ mod tests {
     #[test]
     fn unscheduled_access_call_counts_match_the_readme() {
         let store = store_with(two_la_plans());
-        open(
-            &store,
-            &setting("RR8"),
-            &nhs(),
-            user(),
-            true,
-            NOW,
-            &VisibilityRules::default(),
-        )
-        .unwrap();
+        visit(&store, "RR8", true, NOW).unwrap();
         store.take_calls();
-        open(
-            &store,
-            &setting("RR8"),
-            &nhs(),
-            user(),
-            true,
-            NOW,
-            &VisibilityRules::default(),
-        )
-        .unwrap();
+        visit(&store, "RR8", true, NOW).unwrap();
         use crate::store::Call::*;
         // The child's plans: listing get-many + increment(0), plans get-many; history:
         // increment(0) + get-many; reservations: LA1, LA2, visits; one set-many.
