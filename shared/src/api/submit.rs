@@ -96,7 +96,7 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
             _ => Err(not_found(req)),
         };
     }
-    if let Some(["cases", case_ref]) = segments(req, "/api/v1").as_deref().map(|s| &s[..]) {
+    if let Some(["cases", case_ref]) = segments(req, "/api/v1").as_deref() {
         require_method(req, Method::DELETE)?;
         let case_ref = CaseRef::parse(case_ref).map_err(|e| ApiError::invalid("case_ref", e))?;
         return applied(apply(
