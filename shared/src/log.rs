@@ -60,7 +60,7 @@ impl Log {
         let delta = i64::try_from(count)
             .map_err(|_| StoreError::Unavailable("reservation too large".into()))?;
         let last = store.increment(&self.head_key(), delta)?;
-        Ok(to_seq(last) + 1 - count)
+        Ok((to_seq(last) + 1).saturating_sub(count))
     }
 
     /// The entry to write for a reserved number, as a key and value for `set-many`.

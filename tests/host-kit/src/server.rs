@@ -50,6 +50,8 @@ pub(crate) async fn serve(app: Arc<AppServer>, listener: TcpListener) {
                 continue;
             }
         };
+        // As Spin's listener: small responses go out at once, not after a delayed ACK.
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
