@@ -97,27 +97,17 @@ impl Ids {
 }
 
 /// Formats 16 random bytes as a version-4 UUID (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`).
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+pub fn uuid_v4(bytes: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// Whether `text` is a UUID in its usual 8-4-4-4-12 hexadecimal form (any version, any case).
 pub fn is_uuid(text: &str) -> bool {
-    text.len() == 36
-        && text.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    // `try_parse` also takes the braced, URN and unhyphenated forms; the API wants this one.
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
 }
 
 /// A FHIR `instant`, in UTC to the millisecond: `2026-11-25T10:00:00.000Z`.
