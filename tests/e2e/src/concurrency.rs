@@ -124,3 +124,50 @@ async fn twenty_las_children_accessed_at_once() {
         cpis.app.assert_no_traps();
     }
 }
+
+/// Eight LAs submitting the same child's first plans at the same moment: every plan is kept.
+/// (The host's store has the semantics of Spin's SQLite store, where a compare-and-swap on an
+/// absent key writes unconditionally: a design that shared one record per child would lose
+/// plans here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn las_creating_one_childs_first_plans_at_once_lose_nothing() {
+    for reuse in MODES {
+        let cpis = Cpis::start(reuse).await;
+        let ed = cpis.setting("RR8").await;
+        let mut las = Vec::new();
+        for i in 0..8 {
+            las.push((format!("LB{i}"), cpis.la(&format!("LB{i}")).await));
+        }
+        for round in 0..5 {
+            let child = nhs_number(200 + round);
+            let bodies: Vec<_> = las
+                .iter()
+                .flat_map(|(ods, _)| {
+                    [
+                        record(ods, Some(&child), "C", CPP),
+                        record(ods, Some(&child), "D", LAC),
+                    ]
+                })
+                .collect();
+            let tokens = las.iter().flat_map(|(_, token)| [token, token]);
+            let replies = join_all(
+                tokens
+                    .zip(&bodies)
+                    .map(|(token, body)| cpis.post("/api/v1/plans", token, body)),
+            )
+            .await;
+            assert!(
+                replies.iter().all(|r| r.status == 201),
+                "{:?}",
+                replies.iter().map(|r| &r.body).collect::<Vec<_>>()
+            );
+            let seen = cpis.access(&ed, &child, false).await;
+            assert_eq!(
+                seen.body["plans"].as_array().unwrap().len(),
+                16,
+                "round {round}"
+            );
+        }
+        cpis.app.assert_no_traps();
+    }
+}
