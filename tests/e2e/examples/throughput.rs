@@ -5,6 +5,7 @@
 //!
 //! `scripts/build-components.sh && cargo run --release -p cpis-e2e --example throughput`
 
+use cpis_e2e::nhs_number;
 use cpis_host_kit::{HostOptions, TestApp};
 use futures::StreamExt;
 use http::Method;
@@ -50,17 +51,6 @@ where
         at(0.50).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3
     );
-}
-
-fn nhs_number(n: u32) -> String {
-    (0..)
-        .map(|k| format!("999{:06}", n * 11 + k))
-        .find_map(|nine| {
-            (0..10)
-                .map(|d| format!("{nine}{d}"))
-                .find(|c| cpis_shared::nhs_number::NhsNumber::parse(c).is_ok())
-        })
-        .unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

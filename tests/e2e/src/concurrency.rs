@@ -9,20 +9,7 @@ use std::collections::HashSet;
 async fn two_hundred_accesses_to_one_child_from_twenty_settings() {
     for reuse in MODES {
         let cpis = Cpis::start(reuse).await;
-        let (la1, la2) = (cpis.la("LA1").await, cpis.la("LA2").await);
-        let child = nhs_number(50);
-        cpis.post(
-            "/api/v1/plans",
-            &la1,
-            &record("LA1", Some(&child), "L-1", CPP),
-        )
-        .await;
-        cpis.post(
-            "/api/v1/plans",
-            &la2,
-            &record("LA2", Some(&child), "B-1", LAC),
-        )
-        .await;
+        let (la1, la2, child) = cpis.child_of_two_las(50).await;
         let mut settings = Vec::new();
         for i in 0..20 {
             settings.push(cpis.setting(&format!("ED{i:02}")).await);

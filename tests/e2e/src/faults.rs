@@ -9,21 +9,8 @@ use serde_json::json;
 async fn a_failing_store_leaves_nothing_half_written() {
     for reuse in MODES {
         let cpis = Cpis::start(reuse).await;
-        let (la1, la2) = (cpis.la("LA1").await, cpis.la("LA2").await);
+        let (la1, la2, child) = cpis.child_of_two_las(60).await;
         let ed = cpis.setting("RR8").await;
-        let child = nhs_number(60);
-        cpis.post(
-            "/api/v1/plans",
-            &la1,
-            &record("LA1", Some(&child), "L-1", CPP),
-        )
-        .await;
-        cpis.post(
-            "/api/v1/plans",
-            &la2,
-            &record("LA2", Some(&child), "B-1", LAC),
-        )
-        .await;
 
         // Fail the 1st, 2nd, … key-value call of an unscheduled access until one goes through:
         // every call it makes fails once.

@@ -3,6 +3,19 @@
 //! driven over HTTP on 127.0.0.1. Every scenario runs twice: with a fresh instance per request
 //! and with Spin's instance reuse, so that state leaking between requests is caught.
 
+/// The `n`-th valid NHS number of a deterministic sequence in the test range (999…), for test
+/// data here and in the throughput example.
+pub fn nhs_number(n: u32) -> String {
+    (0..)
+        .map(|k| format!("999{:06}", n * 11 + k))
+        .find_map(|nine| {
+            (0..10)
+                .map(|d| format!("{nine}{d}"))
+                .find(|c| cpis_shared::nhs_number::NhsNumber::parse(c).is_ok())
+        })
+        .expect("every run of eleven nine-digit prefixes has a valid completion")
+}
+
 #[cfg(test)]
 mod support;
 

@@ -121,6 +121,21 @@ impl Cpis {
         self.credential(ods, "care_setting").await
     }
 
+    /// LA1 (CPP, case `L-1`) and LA2 (LAC, case `B-1`) hold plans for the `n`-th test child:
+    /// returns both LAs' tokens and the child's NHS number.
+    pub async fn child_of_two_las(&self, n: u32) -> (String, String, String) {
+        let (la1, la2) = (self.la("LA1").await, self.la("LA2").await);
+        let child = nhs_number(n);
+        for (token, body) in [
+            (&la1, record("LA1", Some(&child), "L-1", CPP)),
+            (&la2, record("LA2", Some(&child), "B-1", LAC)),
+        ] {
+            let reply = self.post("/api/v1/plans", token, &body).await;
+            assert_eq!(reply.status, 201, "{}", reply.body);
+        }
+        (la1, la2, child)
+    }
+
     /// The LA's feed from the start.
     pub async fn feed(&self, la_token: &str) -> Vec<Value> {
         let reply = self.get("/api/v1/alerts?after=0&limit=500", la_token).await;
@@ -168,14 +183,4 @@ pub fn days_from_today(days: i64) -> String {
     (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
 }
 
-/// The `n`-th valid NHS number of a deterministic sequence (test range 999…).
-pub fn nhs_number(n: u32) -> String {
-    (0..)
-        .map(|k| format!("999{:06}", n * 11 + k))
-        .find_map(|nine| {
-            (0..10)
-                .map(|d| format!("{nine}{d}"))
-                .find(|c| cpis_shared::nhs_number::NhsNumber::parse(c).is_ok())
-        })
-        .unwrap()
-}
+pub use crate::nhs_number;
