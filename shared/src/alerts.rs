@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::identifiers::{CaseRef, DisplayName, OdsCode};
 use crate::keys;
-use crate::log::{Entry, Page};
+use crate::log::Page;
 use crate::nhs_number::NhsNumber;
 use crate::plan::PlanType;
 use crate::store::{KeyValue, Update, get_json, update_json};
@@ -144,9 +144,6 @@ pub fn prepare_alert(
         write: feed.entry(seq, now, alert),
     })
 }
-
-/// An alert as the API returns it.
-pub type FeedEntry = Entry<Alert>;
 
 #[cfg(test)]
 mod tests {

@@ -110,7 +110,8 @@ pub struct ResponsibleLa {
 }
 
 /// One plan for one child, as the LA last submitted it. A child's plans are told apart by the
-/// responsible LA and the plan type ([`Plan::same_plan_as`]).
+/// responsible LA and the plan type: a new submission for the same pair replaces the old one
+/// (an update, an end date, a correction), as each pair has one key ([`crate::keys::plan`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub plan_type: PlanType,
@@ -126,12 +127,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Plans are identified by (responsible LA, plan type): a new submission for the same pair
-    /// replaces the old one (an update, an end date, a correction).
-    pub fn same_plan_as(&self, la: &OdsCode, plan_type: PlanType) -> bool {
-        &self.responsible_la.ods_code == la && self.plan_type == plan_type
-    }
-
     /// Dates must be in order: an end or delete date before the start is a data error.
     pub fn check_dates(&self) -> Result<(), (&'static str, FieldError)> {
         if let Some(end) = self.end_date
