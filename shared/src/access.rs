@@ -28,6 +28,7 @@ pub const HISTORY_LENGTH: u64 = 25;
 
 /// The NHS user opening the information, as their system identifies them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NhsUser {
     /// The user's identifier in the NHS system (e.g. their CIS2 user id).
     pub id: DisplayName,

@@ -16,6 +16,9 @@ pub struct ApiError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,
+    /// For 405: the methods the path answers, sent as the `Allow` header.
+    #[serde(skip)]
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
             code,
             field: None,
             message: message.into(),
+            allow: None,
         }
     }
 
@@ -64,12 +68,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    pub fn method_not_allowed(allowed: &str) -> Self {
-        Self::new(
+    /// 405, with the methods the path answers (also sent as the `Allow` header).
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let allowed = allowed.join(", ");
+        let mut error = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("use {allowed}"),
-        )
+        );
+        error.allow = Some(allowed);
+        error
     }
 
     /// The deployment is wrong (a variable has a bad value), not the request.

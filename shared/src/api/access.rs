@@ -7,12 +7,13 @@
 //! | `POST /api/v1/access` | care setting | auth `get`, then [`crate::access::open`] |
 //! | `GET /fhir/r4/...` | see [`super::fhir`] | the same rules, in the shape of the national FHIR R4 API |
 
+use super::routes::{self, Operation, resolve};
 use super::views::{NhsPlanView, VisitView};
-use super::{Context, Request, Response, json, not_found, parse_json, require_method, respond};
+use super::{Context, Request, Response, json, parse_json, respond};
 use crate::access::{NhsUser, open};
 use crate::error::ApiError;
 use crate::store::KeyValue;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
@@ -46,10 +47,10 @@ struct AccessView<'a> {
 }
 
 fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
-    if req.uri().path() != "/api/v1/access" {
-        return Err(not_found(req));
+    let route = resolve(routes::ACCESS_NOTIFY, req)?;
+    if route.operation != Operation::OpenAccess {
+        return Err(super::not_found(req));
     }
-    require_method(req, Method::POST)?;
     let setting = ctx.caller(req)?.require_care_setting()?.clone();
     let input: AccessInput = parse_json(req.body())?;
     let nhs = super::nhs_number(&input.nhs_number, "nhs_number")?;
@@ -212,6 +213,31 @@ mod tests {
             app.call(super::handle, "GET", "/api/v1/access", Some(&setting), "")
                 .0,
             405
+        );
+    }
+
+    /// Found by Schemathesis: an unknown property inside `user` was accepted (only the top level
+    /// refused unknown fields).
+    #[test]
+    fn unknown_fields_inside_user_are_refused() {
+        let app = app_with_plan();
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        let body = json!({"nhs_number": "9434765919",
+                          "user": {"id": "U1", "name": "Dr A", "role": "ED Doctor", "extra": 42}});
+        let (status, out) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&setting),
+            &body.to_string(),
+        );
+        assert_eq!(
+            (status, out["error"]["code"].as_str()),
+            (400, Some("malformed_json"))
+        );
+        assert!(
+            out["error"]["message"].as_str().unwrap().contains("extra"),
+            "{out}"
         );
     }
 }

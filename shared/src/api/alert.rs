@@ -7,17 +7,15 @@
 //! | `POST /api/v1/alerts/ack` | LA | auth `get`, `increment` by 0, `cas_begin` (+ `cas_swap` when it moves) |
 //! | `GET /api/v1/la/children/{nhs}` | LA | auth `get`, `get`, `increment` by 0, `get-many` |
 
+use super::routes::{self, Operation, resolve};
 use super::views::{AlertView, VisitView};
-use super::{
-    Context, Request, Response, json, not_found, parse_json, query_params, require_method, respond,
-    segments,
-};
+use super::{Context, Request, Response, json, parse_json, query_params, respond};
 use crate::access::la_child_view;
 use crate::alerts::{MAX_PAGE, acknowledge, read_feed};
 use crate::error::ApiError;
 use crate::plan::Plan;
 use crate::store::KeyValue;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
@@ -25,84 +23,79 @@ pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
 }
 
 fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
+    let route = resolve(routes::ALERT, req)?;
     let caller = ctx.caller(req)?;
     let la = caller.require_local_authority()?.ods_code.clone();
-    if let Some(rest) = segments(req, "/api/v1/alerts") {
-        return match rest.as_slice() {
-            [] => {
-                require_method(req, Method::GET)?;
-                let (mut after, mut limit) = (None, 100);
-                for (name, value) in query_params(req, &["after", "limit"])? {
-                    let number = value.parse::<u64>().map_err(|_| {
-                        ApiError::invalid(
+    match (route.operation, route.params.as_slice()) {
+        (Operation::ReadAlerts, []) => {
+            let (mut after, mut limit) = (None, 100);
+            for (name, value) in query_params(req, &["after", "limit"])? {
+                let number = value.parse::<u64>().map_err(|_| {
+                    ApiError::invalid(
+                        name,
+                        format!("{name} must be a whole number; found {value:?}"),
+                    )
+                })?;
+                match name {
+                    "after" => after = Some(number),
+                    _ if (1..=MAX_PAGE).contains(&number) => limit = number,
+                    _ => {
+                        return Err(ApiError::invalid(
                             name,
-                            format!("{name} must be a whole number; found {value:?}"),
-                        )
-                    })?;
-                    match name {
-                        "after" => after = Some(number),
-                        _ if (1..=MAX_PAGE).contains(&number) => limit = number,
-                        _ => {
-                            return Err(ApiError::invalid(
-                                name,
-                                format!("limit must be from 1 to {MAX_PAGE}"),
-                            ));
-                        }
+                            format!("limit must be from 1 to {MAX_PAGE}"),
+                        ));
                     }
                 }
-                let page = read_feed(
-                    ctx.store,
-                    &la,
-                    after,
-                    limit,
-                    ctx.now,
-                    ctx.config.alert_gap_grace,
-                )?;
-                Ok(json(
-                    StatusCode::OK,
-                    &serde_json::json!({
-                        "alerts": page.entries.iter().map(AlertView::from).collect::<Vec<_>>(),
-                        "next_cursor": page.next_cursor,
-                        "more": page.more,
-                    }),
-                ))
             }
-            ["ack"] => {
-                require_method(req, Method::POST)?;
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct Ack {
-                    up_to: u64,
-                }
-                let ack: Ack = parse_json(req.body())?;
-                Ok(json(
-                    StatusCode::OK,
-                    &acknowledge(ctx.store, &la, ack.up_to)?,
-                ))
-            }
-            _ => Err(not_found(req)),
-        };
-    }
-    if let Some(["children", nhs]) = segments(req, "/api/v1/la").as_deref() {
-        require_method(req, Method::GET)?;
-        let nhs = super::nhs_number(nhs, "nhs_number")?;
-        let view = la_child_view(ctx.store, &la, &nhs)?;
-        #[derive(Serialize)]
-        struct Body<'a> {
-            nhs_number: &'a crate::nhs_number::NhsNumber,
-            plans: &'a [Plan],
-            visits: Vec<VisitView<'a>>,
+            let page = read_feed(
+                ctx.store,
+                &la,
+                after,
+                limit,
+                ctx.now,
+                ctx.config.alert_gap_grace,
+            )?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "alerts": page.entries.iter().map(AlertView::from).collect::<Vec<_>>(),
+                    "next_cursor": page.next_cursor,
+                    "more": page.more,
+                }),
+            ))
         }
-        return Ok(json(
-            StatusCode::OK,
-            &Body {
-                nhs_number: &nhs,
-                plans: &view.plans,
-                visits: view.visits.iter().map(VisitView::from).collect(),
-            },
-        ));
+        (Operation::AcknowledgeAlerts, []) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Ack {
+                up_to: u64,
+            }
+            let ack: Ack = parse_json(req.body())?;
+            Ok(json(
+                StatusCode::OK,
+                &acknowledge(ctx.store, &la, ack.up_to)?,
+            ))
+        }
+        (Operation::GetLaChild, [nhs]) => {
+            let nhs = super::nhs_number(nhs, "nhs_number")?;
+            let view = la_child_view(ctx.store, &la, &nhs)?;
+            #[derive(Serialize)]
+            struct Body<'a> {
+                nhs_number: &'a crate::nhs_number::NhsNumber,
+                plans: &'a [Plan],
+                visits: Vec<VisitView<'a>>,
+            }
+            Ok(json(
+                StatusCode::OK,
+                &Body {
+                    nhs_number: &nhs,
+                    plans: &view.plans,
+                    visits: view.visits.iter().map(VisitView::from).collect(),
+                },
+            ))
+        }
+        _ => Err(super::not_found(req)),
     }
-    Err(not_found(req))
 }
 
 #[cfg(test)]
@@ -285,6 +278,29 @@ mod tests {
             )
             .0,
             400
+        );
+    }
+
+    /// Found by Schemathesis: `?=null` (a parameter with no name) answered an error whose
+    /// `field` was empty; it is now named `query`.
+    #[test]
+    fn a_query_parameter_without_a_name_is_named() {
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let (status, body) = app.call(
+            super::handle,
+            "GET",
+            "/api/v1/alerts?after=0&=null",
+            Some(&la),
+            "",
+        );
+        assert_eq!(
+            (
+                status,
+                body["error"]["code"].as_str(),
+                body["error"]["field"].as_str()
+            ),
+            (400, Some("invalid_field"), Some("query"))
         );
     }
 }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod alert;
 pub mod fhir;
 pub mod query;
+pub mod routes;
 pub mod submit;
 pub mod views;
 
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::nhs_number::NhsNumber;
 use crate::store::KeyValue;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -75,13 +76,22 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     response
 }
 
-/// Renders an error as `{"error": {"code", "field", "message"}}` with its status.
+/// Renders an error as `{"error": {"code", "field", "message"}}` with its status (and, for
+/// 405, the `Allow` header).
 pub fn error_response(error: &ApiError) -> Response {
     #[derive(Serialize)]
     struct Body<'a> {
         error: &'a ApiError,
     }
-    json(error.status, &Body { error })
+    let mut response = json(error.status, &Body { error });
+    if let Some(allow) = error
+        .allow
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
 }
 
 /// Renders an error found outside a handler (reading the body, the variables, opening the
@@ -127,12 +137,12 @@ pub fn segments<'a>(req: &'a Request, prefix: &str) -> Option<Vec<&'a str>> {
     Some(rest.split('/').filter(|s| !s.is_empty()).collect())
 }
 
-/// Query parameters; an unknown one is refused, not ignored, so that a typo does not silently
-/// change what is returned.
+/// Query parameters, values percent-decoded; an unknown one is refused, not ignored, so that a
+/// typo does not silently change what is returned.
 pub fn query_params<'a>(
     req: &'a Request,
     known: &[&str],
-) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
+) -> Result<Vec<(&'a str, String)>, ApiError> {
     let Some(query) = req.uri().query() else {
         return Ok(vec![]);
     };
@@ -141,8 +151,16 @@ pub fn query_params<'a>(
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if known.contains(&name) {
-                Ok((name, value))
+            if name.is_empty() {
+                Err(ApiError::invalid(
+                    "query",
+                    format!(
+                        "a query parameter has no name ({pair:?}); known: {}",
+                        known.join(", ")
+                    ),
+                ))
+            } else if known.contains(&name) {
+                Ok((name, routes::percent_decode(value, name)?))
             } else {
                 Err(ApiError::invalid(
                     name,
@@ -161,21 +179,13 @@ pub fn nhs_number(text: &str, field: &str) -> Result<NhsNumber, ApiError> {
     NhsNumber::parse(text).map_err(|e| ApiError::invalid_nhs_number(field, &e))
 }
 
-/// 404 for a path the component does not serve, 405 for a method it does not serve there.
+/// 404 for a path the component does not serve.
 pub fn not_found(req: &Request) -> ApiError {
     ApiError::not_found(format!(
         "no such endpoint: {} {}",
         req.method(),
         req.uri().path()
     ))
-}
-
-pub fn require_method(req: &Request, method: Method) -> Result<(), ApiError> {
-    if req.method() == method {
-        Ok(())
-    } else {
-        Err(ApiError::method_not_allowed(method.as_str()))
-    }
 }
 
 #[cfg(test)]
@@ -245,6 +255,20 @@ pub(crate) mod test_support {
             token: Option<&str>,
             body: &str,
         ) -> (u16, serde_json::Value) {
+            let res = self.request(handler, method, uri, token, body);
+            let value = serde_json::from_slice(res.body()).unwrap_or(serde_json::Value::Null);
+            (res.status().as_u16(), value)
+        }
+
+        /// The whole response, headers included.
+        pub fn request(
+            &self,
+            handler: Handler,
+            method: &str,
+            uri: &str,
+            token: Option<&str>,
+            body: &str,
+        ) -> Response {
             let mut builder = http::Request::builder().method(method).uri(uri);
             if let Some(token) = token {
                 builder = builder.header("authorization", format!("Bearer {token}"));
@@ -259,9 +283,7 @@ pub(crate) mod test_support {
                 now: self.now,
                 config,
             };
-            let res = handler(&req, &ctx);
-            let value = serde_json::from_slice(res.body()).unwrap_or(serde_json::Value::Null);
-            (res.status().as_u16(), value)
+            handler(&req, &ctx)
         }
     }
 }

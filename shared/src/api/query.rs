@@ -3,31 +3,35 @@
 //!
 //! | method and path | who | store calls |
 //! |---|---|---|
+//! | `GET /api/v1/openapi.json` | anyone | none: the OpenAPI description ([`routes::OPENAPI_JSON`]) |
 //! | `GET /api/v1/flag/{nhs}` | care setting | auth `get`, `get` of the child's record |
 
-use super::{Context, Request, Response, json, not_found, require_method, respond, segments};
+use super::routes::{self, Operation, resolve};
+use super::{Context, Request, Response, json, respond};
 use crate::access::flag;
 use crate::error::ApiError;
 use crate::store::KeyValue;
-use http::{Method, StatusCode};
+use http::StatusCode;
 
 pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
     respond(route(req, ctx))
 }
 
 fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
-    let rest = segments(req, "/api/v1/flag");
-    let Some([nhs]) = rest.as_deref() else {
-        return Err(not_found(req));
-    };
-    require_method(req, Method::GET)?;
-    ctx.caller(req)?.require_care_setting()?;
-    let nhs = super::nhs_number(nhs, "nhs_number")?;
-    let flag = flag(ctx.store, &nhs, ctx.now.date(), &ctx.config.visibility)?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "nhs_number": nhs, "flag": flag }),
-    ))
+    let route = resolve(routes::QUERY, req)?;
+    match (route.operation, route.params.as_slice()) {
+        (Operation::GetOpenApiDescription, []) => Ok(routes::openapi_description()),
+        (Operation::GetFlag, [nhs]) => {
+            ctx.caller(req)?.require_care_setting()?;
+            let nhs = super::nhs_number(nhs, "nhs_number")?;
+            let flag = flag(ctx.store, &nhs, ctx.now.date(), &ctx.config.visibility)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "nhs_number": nhs, "flag": flag }),
+            ))
+        }
+        _ => Err(super::not_found(req)),
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +127,40 @@ mod tests {
             app.call(super::handle, "GET", "/api/v1/flag", Some(&setting), "")
                 .0,
             404
+        );
+    }
+
+    /// Found by Schemathesis: a grouped NHS number in the path arrives percent-encoded
+    /// (`943%20476%205919`) and was refused for its `%`; path parameters are now decoded.
+    #[test]
+    fn a_percent_encoded_nhs_number_in_the_path_is_decoded() {
+        let app = App::new();
+        let setting = app.token("RR8", OrgKind::CareSetting);
+        let nhs = NhsNumber::parse("9434765919").unwrap();
+        let p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
+        crate::records::seed(&app.store, &nhs, &[p]);
+        let (status, body) = app.call(
+            super::handle,
+            "GET",
+            "/api/v1/flag/943%20476%205919",
+            Some(&setting),
+            "",
+        );
+        assert_eq!(
+            (status, body["flag"].as_bool()),
+            (200, Some(true)),
+            "{body}"
+        );
+        let (status, body) = app.call(
+            super::handle,
+            "GET",
+            "/api/v1/flag/943%2",
+            Some(&setting),
+            "",
+        );
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("nhs_number"))
         );
     }
 }

@@ -11,9 +11,8 @@
 //! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete` |
 //! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many`, `increment`, `get-many`, `delete-many` |
 
-use super::{
-    Context, Request, Response, json, not_found, parse_json, require_method, respond, segments,
-};
+use super::routes::{self, Operation, resolve};
+use super::{Context, Request, Response, json, parse_json, respond};
 use crate::auth::{
     CredentialId, OrgKind, Organisation, issue_credential, revoke_credential, revoke_organisation,
 };
@@ -22,7 +21,7 @@ use crate::identifiers::{CaseRef, DisplayName, OdsCode};
 use crate::plan::PlanType;
 use crate::store::KeyValue;
 use crate::submit::{Applied, BatchInput, RecordInput, Submission, apply, apply_batch};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
@@ -30,83 +29,71 @@ pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
 }
 
 fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
-    if let Some(rest) = segments(req, "/api/v1/admin/credentials") {
-        ctx.caller(req)?.require_administrator()?;
-        return match rest.as_slice() {
-            [] => {
-                require_method(req, Method::POST)?;
-                issue(req, ctx)
-            }
-            [id] => {
-                require_method(req, Method::DELETE)?;
-                let id = CredentialId::parse(id).ok_or_else(|| {
-                    ApiError::invalid(
-                        "credential_id",
-                        "a credential id is 16 lower-case hex digits",
-                    )
-                })?;
-                revoke_credential(ctx.store, &id)?;
-                Ok(json(
-                    StatusCode::OK,
-                    &serde_json::json!({ "revoked": id.to_string() }),
-                ))
-            }
-            _ => Err(not_found(req)),
-        };
-    }
-    if let Some(rest) = segments(req, "/api/v1/admin/organisations") {
-        ctx.caller(req)?.require_administrator()?;
-        let [ods] = rest.as_slice() else {
-            return Err(not_found(req));
-        };
-        require_method(req, Method::DELETE)?;
-        let ods = OdsCode::parse(ods).map_err(|e| ApiError::invalid("ods_code", e))?;
-        let revoked = revoke_organisation(ctx.store, &ods)?;
-        return Ok(json(
-            StatusCode::OK,
-            &serde_json::json!({ "ods_code": ods, "revoked_credentials": revoked }),
-        ));
-    }
+    let route = resolve(routes::SUBMIT, req)?;
     let caller = ctx.caller(req)?;
-    let la = caller.require_local_authority()?.ods_code.clone();
-    if let Some(rest) = segments(req, "/api/v1/plans") {
-        return match rest.as_slice() {
-            [] => {
-                require_method(req, Method::POST)?;
-                let input: RecordInput = parse_json(req.body())?;
-                applied(apply(ctx.store, &la, input.validate(&la)?, ctx.now)?)
-            }
-            ["batch"] => {
-                require_method(req, Method::POST)?;
-                let batch: BatchInput = parse_json(req.body())?;
-                Ok(json(
-                    StatusCode::OK,
-                    &apply_batch(ctx.store, &la, batch, ctx.now)?,
-                ))
-            }
-            [nhs, plan_type] => {
-                require_method(req, Method::DELETE)?;
-                let submission = Submission::WithdrawPlan {
-                    nhs_number: super::nhs_number(nhs, "nhs_number")?,
-                    plan_type: PlanType::from_snomed_code(plan_type)
-                        .map_err(|e| ApiError::invalid("plan_type", e))?,
-                };
-                applied(apply(ctx.store, &la, submission, ctx.now)?)
-            }
-            _ => Err(not_found(req)),
-        };
+    match (route.operation, route.params.as_slice()) {
+        (Operation::IssueCredential, []) => {
+            caller.require_administrator()?;
+            issue(req, ctx)
+        }
+        (Operation::RevokeCredential, [id]) => {
+            caller.require_administrator()?;
+            let id = CredentialId::parse(id).ok_or_else(|| {
+                ApiError::invalid(
+                    "credential_id",
+                    "a credential id is 16 lower-case hex digits",
+                )
+            })?;
+            revoke_credential(ctx.store, &id)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "revoked": id.to_string() }),
+            ))
+        }
+        (Operation::RevokeOrganisation, [ods]) => {
+            caller.require_administrator()?;
+            let ods = OdsCode::parse(ods).map_err(|e| ApiError::invalid("ods_code", e))?;
+            let revoked = revoke_organisation(ctx.store, &ods)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "ods_code": ods, "revoked_credentials": revoked }),
+            ))
+        }
+        (Operation::SubmitPlan, []) => {
+            let la = caller.require_local_authority()?.ods_code.clone();
+            let input: RecordInput = parse_json(req.body())?;
+            applied(apply(ctx.store, &la, input.validate(&la)?, ctx.now)?)
+        }
+        (Operation::SubmitBatch, []) => {
+            let la = caller.require_local_authority()?.ods_code.clone();
+            let batch: BatchInput = parse_json(req.body())?;
+            Ok(json(
+                StatusCode::OK,
+                &apply_batch(ctx.store, &la, batch, ctx.now)?,
+            ))
+        }
+        (Operation::WithdrawPlan, [nhs, plan_type]) => {
+            let la = caller.require_local_authority()?.ods_code.clone();
+            let submission = Submission::WithdrawPlan {
+                nhs_number: super::nhs_number(nhs, "nhs_number")?,
+                plan_type: PlanType::from_snomed_code(plan_type)
+                    .map_err(|e| ApiError::invalid("plan_type", e))?,
+            };
+            applied(apply(ctx.store, &la, submission, ctx.now)?)
+        }
+        (Operation::WithdrawCase, [case_ref]) => {
+            let la = caller.require_local_authority()?.ods_code.clone();
+            let case_ref =
+                CaseRef::parse(case_ref).map_err(|e| ApiError::invalid("case_ref", e))?;
+            applied(apply(
+                ctx.store,
+                &la,
+                Submission::WithdrawCase { case_ref },
+                ctx.now,
+            )?)
+        }
+        _ => Err(super::not_found(req)),
     }
-    if let Some(["cases", case_ref]) = segments(req, "/api/v1").as_deref() {
-        require_method(req, Method::DELETE)?;
-        let case_ref = CaseRef::parse(case_ref).map_err(|e| ApiError::invalid("case_ref", e))?;
-        return applied(apply(
-            ctx.store,
-            &la,
-            Submission::WithdrawCase { case_ref },
-            ctx.now,
-        )?);
-    }
-    Err(not_found(req))
 }
 
 fn applied(applied: Applied) -> Result<Response, ApiError> {
@@ -384,6 +371,65 @@ mod tests {
         assert_eq!(
             (status, out["error"]["code"].as_str()),
             (400, Some("malformed_json"))
+        );
+    }
+
+    /// Found by Schemathesis: `"action": null` is accepted as the default action, like every
+    /// optional field sent as `null`; the description says so, and this keeps it so.
+    #[test]
+    fn a_null_action_is_the_default_upsert() {
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let mut r: serde_json::Value = serde_json::from_str(&record("9434765919")).unwrap();
+        r["action"] = serde_json::Value::Null;
+        let (status, body) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans",
+            Some(&la),
+            &r.to_string(),
+        );
+        assert_eq!((status, body["applied"].as_str()), (201, Some("created")));
+    }
+
+    /// Found by Schemathesis: 405 came without `Allow` (RFC 9110).
+    #[test]
+    fn a_wrong_method_gets_405_with_allow() {
+        let app = App::new();
+        let res = app.request(super::handle, "TRACE", "/api/v1/plans/batch", None, "");
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers()[http::header::ALLOW], "POST");
+        let res = app.request(
+            super::handle,
+            "GET",
+            "/api/v1/admin/credentials/0123456789abcdef",
+            None,
+            "",
+        );
+        assert_eq!(res.headers()[http::header::ALLOW], "DELETE");
+    }
+
+    /// Found by Schemathesis: the description let a batch be empty, which is refused; it now
+    /// states the server's bounds, and this test keeps the two together.
+    #[test]
+    fn the_description_states_the_batch_bounds_the_server_applies() {
+        let description: serde_json::Value =
+            serde_json::from_str(crate::api::routes::OPENAPI_JSON).unwrap();
+        let records = &description["components"]["schemas"]["BatchInput"]["properties"]["records"];
+        assert_eq!(records["minItems"], 1);
+        assert_eq!(records["maxItems"], crate::submit::MAX_BATCH_RECORDS);
+        let app = App::new();
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let (status, body) = app.call(
+            super::handle,
+            "POST",
+            "/api/v1/plans/batch",
+            Some(&la),
+            r#"{"records": []}"#,
+        );
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("records"))
         );
     }
 }
