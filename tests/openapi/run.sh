@@ -11,19 +11,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 venv="$root/target/openapi-venv"
 requirements="$root/tests/openapi/requirements.txt"
-stamp="$venv/.requirements.sha256"
 
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv" || {
-        echo "run.sh: 'python3 -m venv' failed; install Python's venv module (Debian: python3-venv)" >&2
-        exit 1
-    }
-fi
-wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$requirements"
-    echo "$wanted" > "$stamp"
-fi
+"$root/tests/python-venv.sh" "$venv" "$requirements"
 
 echo "--- openapi-spec-validator: shared/openapi.json"
 "$venv/bin/openapi-spec-validator" shared/openapi.json

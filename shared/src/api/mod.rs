@@ -64,15 +64,21 @@ pub fn body_too_large() -> ApiError {
 /// Renders a value as a JSON response.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).expect("API views always serialise");
+    json_bytes(status, body, "no-store")
+}
+
+/// A response of JSON already rendered, with its `Cache-Control`.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>, cache_control: &'static str) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
     response
 }
 

@@ -43,13 +43,19 @@ mod tests {
     use crate::plan::tests::plan;
     use time::macros::date;
 
-    #[test]
-    fn flag_is_true_only_for_a_visible_plan() {
+    /// An app whose child 9434765919 has a visible plan, and a care setting's token.
+    fn app_with_plan() -> (App, String) {
         let app = App::new();
         let setting = app.token("RR8", OrgKind::CareSetting);
         let nhs = NhsNumber::parse("9434765919").unwrap();
         let p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
         crate::records::seed(&app.store, &nhs, &[p]);
+        (app, setting)
+    }
+
+    #[test]
+    fn flag_is_true_only_for_a_visible_plan() {
+        let (app, setting) = app_with_plan();
         let (status, body) = app.call(
             super::handle,
             "GET",
@@ -134,11 +140,7 @@ mod tests {
     /// (`943%20476%205919`) and was refused for its `%`; path parameters are now decoded.
     #[test]
     fn a_percent_encoded_nhs_number_in_the_path_is_decoded() {
-        let app = App::new();
-        let setting = app.token("RR8", OrgKind::CareSetting);
-        let nhs = NhsNumber::parse("9434765919").unwrap();
-        let p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
-        crate::records::seed(&app.store, &nhs, &[p]);
+        let (app, setting) = app_with_plan();
         let (status, body) = app.call(
             super::handle,
             "GET",

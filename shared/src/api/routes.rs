@@ -9,7 +9,7 @@
 
 use super::{Request, Response};
 use crate::error::ApiError;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 /// The OpenAPI 3.1 description of the JSON API, served byte for byte at
 /// `GET /api/v1/openapi.json`.
@@ -218,16 +218,7 @@ pub fn percent_decode(text: &str, field: &str) -> Result<String, ApiError> {
 
 /// `GET /api/v1/openapi.json`: the description, byte for byte; no credential, no store.
 pub fn openapi_description() -> Response {
-    let mut response = Response::new(OPENAPI_JSON.as_bytes().to_vec());
-    *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    super::json_bytes(StatusCode::OK, OPENAPI_JSON.as_bytes().to_vec(), "no-cache")
 }
 
 #[cfg(test)]
@@ -237,6 +228,7 @@ mod tests {
     use super::*;
     use crate::api::test_support::{App, Handler};
     use crate::api::{access, alert, query, submit};
+    use http::header;
     use serde_json::Value;
     use std::collections::BTreeSet;
 
