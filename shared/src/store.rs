@@ -24,7 +24,8 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
-/// One key-value store, as the CP-IS operations need it. Each method is one host call.
+/// One key-value store, as the CP-IS operations need it. Each method is one host call, except
+/// `get_many` on a backend whose `get-many` is broken (docs/storage.md, "Reading several keys").
 pub trait KeyValue {
     /// A compare-and-swap handle: the value of one key as [`KeyValue::cas_begin`] saw it.
     type Cas;

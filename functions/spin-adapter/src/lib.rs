@@ -15,6 +15,7 @@ use spin_sdk::experimental::wasi::config::store as variables;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store};
 use spin_sdk::http::Request;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The store label every component is granted in `spin.toml`.
 const STORE_LABEL: &str = "default";
@@ -37,7 +38,18 @@ pub async fn serve(req: Request, handler: Handler) -> http::Response<Full<Bytes>
             String::from_utf8_lossy(response.body())
         );
     }
-    response.map(|body| Full::new(Bytes::from(body)))
+    with_content_length(response).map(|body| Full::new(Bytes::from(body)))
+}
+
+/// Declares the body's length. Without it Spin sends the body chunked, in a second segment that
+/// waits for the client's delayed ACK (Spin sets no `TCP_NODELAY`): about 40 ms per request on a
+/// kept-alive connection (docs/operations.md, "Known Spin issues").
+fn with_content_length(mut response: api::Response) -> api::Response {
+    let length = http::HeaderValue::from(response.body().len());
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, length);
+    response
 }
 
 async fn read_body(req: Request) -> Result<api::Request, ApiError> {
@@ -89,6 +101,16 @@ fn failed(e: store::Error) -> StoreError {
     StoreError::Unavailable(describe(e))
 }
 
+/// Set once this instance has seen the backend's `get-many` fail where `get` works (Spin's
+/// Redis store): a fact about the backend, the same for every request the instance serves.
+static BATCH_GET_BROKEN: AtomicBool = AtomicBool::new(false);
+
+impl SpinStore {
+    fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+}
+
 impl KeyValue for SpinStore {
     type Cas = atomics::Cas;
 
@@ -96,14 +118,34 @@ impl KeyValue for SpinStore {
         self.0.get(key).map_err(failed)
     }
 
+    /// `wasi:keyvalue/batch.get-many` where the backend implements it (one call on SQLite), one
+    /// `get` per key where it does not: Spin's Redis store implements `get-many` with Redis's
+    /// `KEYS` command, which fails for any list of two or more keys ("wrong number of arguments
+    /// for 'keys' command"). A `get-many` that fails is answered key by key; when that works,
+    /// the backend's `get-many` is known broken and this instance reads key by key from then on.
+    /// A single key is always read with `get` (`KEYS` with one key is a pattern match, not a
+    /// read). Callers read bounded lists (docs/storage.md, "Reading several keys").
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        // Backends differ in whether they return absent keys and in what order: match by key.
-        let mut found: HashMap<String, Vec<u8>> = batch::get_many(&self.0, keys)
-            .map_err(failed)?
-            .into_iter()
-            .filter_map(|(key, value)| value.map(|v| (key, v)))
-            .collect();
-        Ok(keys.iter().map(|key| found.remove(key)).collect())
+        if keys.len() < 2 || BATCH_GET_BROKEN.load(Ordering::Relaxed) {
+            return self.get_each(keys);
+        }
+        match batch::get_many(&self.0, keys) {
+            // Backends differ in whether they return absent keys and in what order: match by key.
+            Ok(pairs) => {
+                let mut found: HashMap<String, Vec<u8>> = pairs
+                    .into_iter()
+                    .filter_map(|(key, value)| value.map(|v| (key, v)))
+                    .collect();
+                Ok(keys.iter().map(|key| found.remove(key)).collect())
+            }
+            Err(batch_error) => {
+                let values = self.get_each(keys).map_err(|e| {
+                    StoreError::Unavailable(format!("{} (get-many: {})", e, describe(batch_error)))
+                })?;
+                BATCH_GET_BROKEN.store(true, Ordering::Relaxed);
+                Ok(values)
+            }
+        }
     }
 
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {

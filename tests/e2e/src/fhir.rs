@@ -16,8 +16,8 @@ const USER: [(&str, &str); 3] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let la = cpis.la("LA1").await;
         let ed = cpis.setting("RR8").await;
         let child = nhs_number(70);
@@ -34,8 +34,7 @@ async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
         let auth = format!("Bearer {ed}");
         headers.push(("authorization", &auth));
         let response = cpis
-            .app
-            .client
+            .client()
             .request(Method::GET, &search("CareTeam", &child), &headers, "")
             .await
             .unwrap();
@@ -123,6 +122,54 @@ async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
             1,
             "refused searches record nothing"
         );
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accented_user_names_in_fhir_headers_reach_the_history_unchanged() {
+    let name = "Siân Ó'Brien-Llŷr";
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
+        let la = cpis.la("LA1").await;
+        let ed = cpis.setting("RR8").await;
+        let child = nhs_number(71);
+        cpis.post(
+            "/api/v1/plans",
+            &la,
+            &record("LA1", Some(&child), "L-1", CPP),
+        )
+        .await;
+        let user = [
+            ("NHSD-End-User-Id", "555021935108"),
+            ("NHSD-End-User-Name", name),
+            ("NHSD-End-User-Role", "Nyrs Gofal Brys"),
+        ];
+        let care_team = cpis
+            .send(
+                Method::GET,
+                &search("CareTeam", &child),
+                Some(&ed),
+                &user,
+                "",
+            )
+            .await;
+        assert_eq!(care_team.status, 200, "{target}: {}", care_team.body);
+        let history = cpis
+            .send(
+                Method::GET,
+                &search("AuditEvent", &child),
+                Some(&ed),
+                &USER,
+                "",
+            )
+            .await;
+        assert_eq!(history.status, 200, "{target}: {}", history.body);
+        assert!(
+            history.body.to_string().contains(name),
+            "{target}: the viewer's name is in the history: {}",
+            history.body
+        );
+        cpis.assert_no_traps();
     }
 }

@@ -1,7 +1,9 @@
 //! End-to-end tests of CP-IS: the four release-built components (run `scripts/build-components.sh`
-//! first, as `scripts/test.sh` does), served by `cpis-host-kit` as Spin would serve them, and
-//! driven over HTTP on 127.0.0.1. Every scenario runs twice: with a fresh instance per request
-//! and with Spin's instance reuse, so that state leaking between requests is caught.
+//! first, as `scripts/test.sh` does), driven over HTTP on 127.0.0.1 on every target
+//! ([`support::targets`]): the test host `cpis-host-kit` with a fresh instance per request and
+//! with Spin's instance reuse (so that state leaking between requests is caught), and the real
+//! Spin CLI with its SQLite store and with Redis (when `CPIS_SPIN` or `spin` on `PATH` is found).
+//! Tests that need the test host's fault injection or trap records say so and run on it alone.
 
 /// The `n`-th valid NHS number of a deterministic sequence in the test range (999…), for test
 /// data here and in the throughput example.
@@ -16,6 +18,10 @@ pub fn nhs_number(n: u32) -> String {
         .expect("every run of eleven nine-digit prefixes has a valid completion")
 }
 
+#[cfg(test)]
+mod restart;
+#[cfg(test)]
+mod stores;
 #[cfg(test)]
 mod support;
 
