@@ -441,13 +441,12 @@ mod tests {
         store.take_calls();
         visit(&store, "RR8", true, NOW).unwrap();
         use crate::store::Call::*;
-        // The child's plans: listing get-many + increment(0), plans get-many; history:
-        // increment(0) + get-many; reservations: LA1, LA2, visits; one set-many.
+        // The child's plans: listing get-many (head and entries), plans get-many; history:
+        // head get + get-many; reservations: LA1, LA2, visits; one set-many. Reads never write.
         assert_eq!(
             store.take_calls(),
             [
-                GetMany, Increment, GetMany, Increment, GetMany, Increment, Increment, Increment,
-                SetMany
+                GetMany, GetMany, Get, GetMany, Increment, Increment, Increment, SetMany
             ]
         );
     }

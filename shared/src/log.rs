@@ -80,10 +80,9 @@ impl Log {
         )
     }
 
-    /// The highest number handed out so far (one `increment` by 0: never a `get`, which reads a
-    /// counter differently on different backends).
+    /// The highest number handed out so far: one `get`, no write ([`read_counter`]).
     pub fn head(&self, store: &impl KeyValue) -> Result<u64, StoreError> {
-        Ok(to_seq(store.increment(&self.head_key(), 0)?))
+        read_counter(store, &self.head_key())
     }
 
     /// Up to `limit` entries after `cursor`, in order (two calls: head, then one `get-many`).
@@ -166,10 +165,9 @@ impl Log {
         Ok(entries)
     }
 
-    /// Every entry of a log that is usually short, leaving no trace when the log was never
-    /// written (an `increment` by 0 would create its head): one `get-many` of the head and the
-    /// first `probe` positions; then, only if the head exists, the head as a counter and any
-    /// entries past `probe`.
+    /// Every entry of a log that is usually short, in one `get-many` of the head and the first
+    /// `probe` positions (and one more for any entries past `probe`). Reads only: a log that was
+    /// never written leaves no trace.
     pub fn read_all_if_any<T: DeserializeOwned>(
         &self,
         store: &impl KeyValue,
@@ -179,10 +177,13 @@ impl Log {
             .chain((1..=probe).map(|seq| self.entry_key(seq)))
             .collect();
         let mut values = store.get_many(&keys)?.into_iter();
-        if values.next().flatten().is_none() {
-            return Ok(vec![]);
-        }
-        let head = self.head(store)?;
+        let head = match values.next().flatten() {
+            None => return Ok(vec![]),
+            Some(bytes) => match decode_counter(&bytes) {
+                Some(head) => to_seq(head),
+                None => self.head(store)?,
+            },
+        };
         let mut entries = Vec::new();
         for (key, value) in keys[1..].iter().zip(values).take(head.min(probe) as usize) {
             if let Some(bytes) = value {
@@ -219,6 +220,36 @@ fn to_seq(counter: i64) -> u64 {
     u64::try_from(counter).unwrap_or(0)
 }
 
+/// Reads a counter written by `increment` with one `get`: no write, and an absent counter stays
+/// absent (0). `increment(key, 0)` would read it on every backend, but it is a write transaction
+/// on Spin's SQLite store and creates the key; so reads decode the stored bytes instead, in the
+/// two layouts Spin's stores use ([`decode_counter`]), and fall back to `increment(key, 0)` only
+/// for a layout neither uses.
+pub fn read_counter(store: &impl KeyValue, key: &str) -> Result<u64, StoreError> {
+    match store.get(key)? {
+        None => Ok(0),
+        Some(bytes) => match decode_counter(&bytes) {
+            Some(value) => Ok(to_seq(value)),
+            None => Ok(to_seq(store.increment(key, 0)?)),
+        },
+    }
+}
+
+/// A counter's value from its stored bytes: decimal text (Spin's Redis store: `INCRBY`) or 8
+/// little-endian bytes (Spin's SQLite store). Text wins when both fit: 8 bytes that are all ASCII
+/// digits would be a little-endian counter above 3.4 × 10^18, which no log reaches. `None` for
+/// any other layout.
+pub fn decode_counter(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    match text {
+        Some(text) => text.parse().ok(),
+        None => <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +268,56 @@ mod tests {
 
     fn items(page: &Page<String>) -> Vec<&str> {
         page.entries.iter().map(|e| e.item.as_str()).collect()
+    }
+
+    #[test]
+    fn counters_decode_in_both_of_spins_layouts() {
+        assert_eq!(decode_counter(&7i64.to_le_bytes()), Some(7)); // SQLite
+        assert_eq!(decode_counter(b"7"), Some(7)); // Redis
+        assert_eq!(decode_counter(b"12345678"), Some(12_345_678)); // eight digits: text
+        assert_eq!(decode_counter(b"-3"), Some(-3));
+        assert_eq!(decode_counter(&0i64.to_le_bytes()), Some(0));
+        for unknown in [&b""[..], b"-", b"7x", b"{\"n\":7}", &[1, 2, 3]] {
+            assert_eq!(decode_counter(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn a_head_is_read_without_writing_and_an_absent_one_stays_absent() {
+        let store = MemoryStore::new();
+        let log = Log::new("log/test".into());
+        assert_eq!(log.head(&store).unwrap(), 0);
+        assert!(store.snapshot().is_empty(), "reading left no trace");
+        append(&store, &log, "a", NOW);
+        append(&store, &log, "b", NOW);
+        store.take_calls();
+        assert_eq!(log.head(&store).unwrap(), 2);
+        assert_eq!(store.take_calls(), [crate::store::Call::Get]);
+        // Redis's layout, as another backend would leave it.
+        store.set_many(&[(log.head_key(), b"41".to_vec())]).unwrap();
+        assert_eq!(log.head(&store).unwrap(), 41);
+    }
+
+    #[test]
+    fn a_short_log_is_read_in_one_call_and_a_missing_one_leaves_no_trace() {
+        let store = MemoryStore::new();
+        let log = Log::new("log/short".into());
+        assert!(log.read_all_if_any::<String>(&store, 4).unwrap().is_empty());
+        assert!(store.snapshot().is_empty());
+        for item in ["a", "b", "c", "d", "e", "f"] {
+            append(&store, &log, item, NOW);
+        }
+        store.take_calls();
+        let within: Vec<String> = log
+            .read_all_if_any::<String>(&store, 8)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.item)
+            .collect();
+        assert_eq!(within, ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(store.take_calls(), [crate::store::Call::GetMany]);
+        let beyond = log.read_all_if_any::<String>(&store, 4).unwrap();
+        assert_eq!(beyond.len(), 6, "entries past the probe are read too");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use spin_sdk::experimental::wasi::config::store as variables;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store};
 use spin_sdk::http::Request;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The store label every component is granted in `spin.toml`.
@@ -72,22 +74,53 @@ async fn read_body(req: Request) -> Result<api::Request, ApiError> {
 }
 
 fn run(req: &api::Request, handler: Handler) -> Result<api::Response, ApiError> {
-    let config = Config::from_variables(|name| variables::get(name).ok().flatten())?;
-    let bucket = store::open(STORE_LABEL).map_err(|e| {
-        StoreError::Unavailable(format!("opening store {STORE_LABEL}: {}", describe(e)))
-    })?;
-    let store = SpinStore(bucket);
     let ctx = Context {
-        store: &store,
+        store: &SpinStore,
         now: time::OffsetDateTime::now_utc(),
-        config,
+        config: config()?,
     };
     Ok(handler(req, &ctx))
 }
 
-/// [`KeyValue`] over a Spin key-value store: each method is one host call (two for
-/// `cas_begin`: open the handle, read its value).
-pub struct SpinStore(store::Bucket);
+thread_local! {
+    // Kept across the requests Spin sends to one instance (up to 128 for a WASIp3 component):
+    // reading the variables and opening the store are host calls a request need not repeat.
+    // Neither is request state. A variable changed in a provider is seen by new instances.
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    static BUCKET: RefCell<Option<Rc<store::Bucket>>> = const { RefCell::new(None) };
+}
+
+/// The component's variables, read once per instance.
+fn config() -> Result<Config, ApiError> {
+    if let Some(config) = CONFIG.with_borrow(Clone::clone) {
+        return Ok(config);
+    }
+    let config = Config::from_variables(|name| variables::get(name).ok().flatten())?;
+    CONFIG.set(Some(config.clone()));
+    Ok(config)
+}
+
+/// [`KeyValue`] over the Spin key-value store labelled `default`: each method is one host call
+/// (two for `cas_begin`: open the handle, read its value). The store is opened on first use, once
+/// per instance: a request that needs no stored data never touches it.
+pub struct SpinStore;
+
+impl SpinStore {
+    fn bucket(&self) -> Result<Rc<store::Bucket>, StoreError> {
+        if let Some(bucket) = BUCKET.with_borrow(Clone::clone) {
+            return Ok(bucket);
+        }
+        let bucket = Rc::new(store::open(STORE_LABEL).map_err(|e| {
+            StoreError::Unavailable(format!("opening store {STORE_LABEL}: {}", describe(e)))
+        })?);
+        BUCKET.set(Some(bucket.clone()));
+        Ok(bucket)
+    }
+
+    fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+}
 
 fn describe(e: store::Error) -> String {
     match e {
@@ -105,17 +138,11 @@ fn failed(e: store::Error) -> StoreError {
 /// Redis store): a fact about the backend, the same for every request the instance serves.
 static BATCH_GET_BROKEN: AtomicBool = AtomicBool::new(false);
 
-impl SpinStore {
-    fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        keys.iter().map(|key| self.get(key)).collect()
-    }
-}
-
 impl KeyValue for SpinStore {
     type Cas = atomics::Cas;
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(key).map_err(failed)
+        self.bucket()?.get(key).map_err(failed)
     }
 
     /// `wasi:keyvalue/batch.get-many` where the backend implements it (one call on SQLite), one
@@ -129,7 +156,7 @@ impl KeyValue for SpinStore {
         if keys.len() < 2 || BATCH_GET_BROKEN.load(Ordering::Relaxed) {
             return self.get_each(keys);
         }
-        match batch::get_many(&self.0, keys) {
+        match batch::get_many(&*self.bucket()?, keys) {
             // Backends differ in whether they return absent keys and in what order: match by key.
             Ok(pairs) => {
                 let mut found: HashMap<String, Vec<u8>> = pairs
@@ -149,23 +176,23 @@ impl KeyValue for SpinStore {
     }
 
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        batch::set_many(&self.0, entries).map_err(failed)
+        batch::set_many(&*self.bucket()?, entries).map_err(failed)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).map_err(failed)
+        self.bucket()?.delete(key).map_err(failed)
     }
 
     fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
-        batch::delete_many(&self.0, keys).map_err(failed)
+        batch::delete_many(&*self.bucket()?, keys).map_err(failed)
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&self.0, key, delta).map_err(failed)
+        atomics::increment(&*self.bucket()?, key, delta).map_err(failed)
     }
 
     fn cas_begin(&self, key: &str) -> Result<(atomics::Cas, Option<Vec<u8>>), StoreError> {
-        let cas = atomics::Cas::new(&self.0, key).map_err(failed)?;
+        let cas = atomics::Cas::new(&*self.bucket()?, key).map_err(failed)?;
         let current = cas.current().map_err(failed)?;
         Ok((cas, current))
     }

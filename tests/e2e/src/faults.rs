@@ -44,8 +44,9 @@ async fn a_failing_store_leaves_nothing_half_written() {
                 "nothing shown unrecorded"
             );
         }
-        // auth, child, history, three reservations, one set-many: at least seven calls fail it.
-        assert!(failed >= 7, "only {failed} of {calls} calls");
+        // The credential, the history's head, three reservations and the set-many each fail it
+        // (a failed get-many is answered key by key).
+        assert!(failed >= 6, "only {failed} of {calls} calls");
         // The failed requests wrote no entry; each that went through wrote exactly one.
         let visits = cpis
             .host()

@@ -247,11 +247,6 @@ impl Cpis {
         Some(crate::stores::decode_counter(self.target, &value))
     }
 
-    /// True for a counter at 0: what `increment(key, 0)` leaves behind.
-    pub fn is_zero_counter(&self, key: &str, value: &[u8]) -> bool {
-        key.ends_with("/head") && crate::stores::decode_counter(self.target, value) == 0
-    }
-
     /// Fails if any component trapped or panicked.
     pub fn assert_no_traps(&self) {
         match &self.backend {
