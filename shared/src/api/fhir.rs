@@ -818,6 +818,14 @@ mod tests {
         app_with(vec![cpp, lac])
     }
 
+    /// [`app_with_plans`] after one user's CareTeam search from RR8, and RR8's token.
+    fn app_with_one_access() -> (App, String) {
+        let app = app_with_plans();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        (app, token)
+    }
+
     fn app_with(plans: Vec<Plan>) -> App {
         let app = App::new();
         crate::records::seed(&app.store, &nhs(), &plans);
@@ -849,17 +857,21 @@ mod tests {
         .len()
     }
 
+    /// Every entry of a Bundle, matches and includes.
+    fn all_entries(bundle: &Value) -> &[Value] {
+        bundle["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
     /// The resources of the Bundle's matches.
     fn entries(body: &Value) -> Vec<&Value> {
-        body["entry"]
-            .as_array()
-            .map(|e| {
-                e.iter()
-                    .filter(|entry| entry["search"]["mode"] == "match")
-                    .map(|entry| &entry["resource"])
-                    .collect()
-            })
-            .unwrap_or_default()
+        all_entries(body)
+            .iter()
+            .filter(|entry| entry["search"]["mode"] == "match")
+            .map(|entry| &entry["resource"])
+            .collect()
     }
 
     /// The viewer of an AuditEvent: the included PractitionerRole its ASSIGNED agent refers to,
@@ -873,9 +885,7 @@ mod tests {
             .expect("an ASSIGNED agent");
         let reference = assigned["who"]["reference"].as_str().unwrap();
         let full_url = format!("{ORIGIN}/fhir/r4/{reference}");
-        let entry = bundle["entry"]
-            .as_array()
-            .unwrap()
+        let entry = all_entries(bundle)
             .iter()
             .find(|e| e["fullUrl"] == full_url.as_str() || e["fullUrl"] == reference)
             .unwrap_or_else(|| panic!("{reference} is not in the Bundle"));
@@ -915,7 +925,7 @@ mod tests {
                 "{ORIGIN}/fhir/r4/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS}"
             )
         );
-        for entry in reply.body["entry"].as_array().unwrap() {
+        for entry in all_entries(&reply.body) {
             let id = entry["resource"]["id"].as_str().unwrap();
             assert_eq!(entry["fullUrl"], format!("{ORIGIN}/fhir/r4/CareTeam/{id}"));
         }
@@ -1392,11 +1402,7 @@ mod tests {
                 .map(|e| &viewer(&reply.body, e)["organization"]["identifier"]["value"])
                 .collect();
             assert_eq!(settings, [&json!("RAE"), &json!("RX1"), &json!("RR8")]);
-            assert_eq!(
-                reply.body["entry"].as_array().unwrap().len(),
-                6,
-                "3 + 3 included"
-            );
+            assert_eq!(all_entries(&reply.body).len(), 6, "3 + 3 included");
             let newest = events[0];
             assert_eq!(newest["resourceType"], "AuditEvent");
             assert_eq!(newest["recorded"], "2026-11-25T10:02:00+00:00");
@@ -1434,7 +1440,7 @@ mod tests {
         let events = entries(&reply.body);
         assert_eq!(events[0]["recorded"], "2026-11-25T10:29:00+00:00");
         assert_eq!(events[24]["recorded"], "2026-11-25T10:05:00+00:00");
-        assert_eq!(reply.body["entry"].as_array().unwrap().len(), 50);
+        assert_eq!(all_entries(&reply.body).len(), 50);
     }
 
     #[test]
@@ -1527,9 +1533,7 @@ mod tests {
     #[test]
     fn store_calls_match_the_readme() {
         use crate::store::Call::*;
-        let app = app_with_plans();
-        let token = app.token("RR8", OrgKind::CareSetting);
-        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        let (app, token) = app_with_one_access();
         app.store.take_calls();
         Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
         // As POST /api/v1/access: auth, child, history, then LA1, LA2 and the visit log, one set-many.
@@ -1557,6 +1561,15 @@ mod tests {
         Call::bare(&app, "/fhir/r4/metadata").send();
         assert_eq!(app.store.take_calls(), []);
     }
+
+    /// The outcome of a search whose user headers are missing, in part or (without a system) in
+    /// full.
+    const MISSING_USER: (u16, &str, &str, &str) = (
+        400,
+        "invalid",
+        "PRECONDITION_FAILED",
+        "http.NHSD-End-User-Id",
+    );
 
     const INCLUDE: &str = "_include=AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED";
 
@@ -1655,15 +1668,7 @@ mod tests {
             let reply = Call::search(&app, &token, search_uri(resource, NHS))
                 .national()
                 .send();
-            assert_eq!(
-                reply.outcome(),
-                (
-                    400,
-                    "invalid",
-                    "PRECONDITION_FAILED",
-                    "http.NHSD-End-User-Id"
-                )
-            );
+            assert_eq!(reply.outcome(), MISSING_USER);
             let diagnostics = reply.body["issue"][0]["diagnostics"].as_str().unwrap();
             for named in [
                 "NHSD-End-User-Id",
@@ -1699,15 +1704,7 @@ mod tests {
             .national()
             .with(headers::END_USER_NAME, "Dr A Patel")
             .send();
-        assert_eq!(
-            reply.outcome(),
-            (
-                400,
-                "invalid",
-                "PRECONDITION_FAILED",
-                "http.NHSD-End-User-Id"
-            )
-        );
+        assert_eq!(reply.outcome(), MISSING_USER);
         assert_eq!(visits(&app), 0);
     }
 
@@ -1732,9 +1729,7 @@ mod tests {
 
     #[test]
     fn both_audit_event_search_forms_give_the_viewers_as_included_practitioner_roles() {
-        let app = app_with_plans();
-        let token = app.token("RR8", OrgKind::CareSetting);
-        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        let (app, token) = app_with_one_access();
         let plain = Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
         let encoded = "_include=AuditEvent%3Aentity-type%3Dhttp%3A%2F%2Fterminology.hl7.org%2FCodeSystem%2Fv3-RoleClass%7CASSIGNED";
         for query in [INCLUDE, encoded] {
@@ -1746,9 +1741,7 @@ mod tests {
             .send();
             assert_eq!(with.status, 200, "{}", with.body);
             let shape = |b: &Value| {
-                b["entry"]
-                    .as_array()
-                    .unwrap()
+                all_entries(b)
                     .iter()
                     .map(|e| {
                         (
@@ -1804,13 +1797,9 @@ mod tests {
 
     #[test]
     fn full_urls_are_absolute_under_the_base_the_request_came_to() {
-        let app = app_with_plans();
-        let token = app.token("RR8", OrgKind::CareSetting);
-        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        let (app, token) = app_with_one_access();
         let full_urls = |reply: &Reply| -> Vec<String> {
-            reply.body["entry"]
-                .as_array()
-                .unwrap()
+            all_entries(&reply.body)
                 .iter()
                 .map(|e| e["fullUrl"].as_str().unwrap().to_string())
                 .collect()
@@ -2116,7 +2105,7 @@ mod tests {
         assert_eq!(samples[0].1.body["total"], 2);
         for history in &samples[1..4] {
             assert_eq!(history.1.body["total"], 4);
-            assert_eq!(history.1.body["entry"].as_array().unwrap().len(), 8);
+            assert_eq!(all_entries(&history.1.body).len(), 8);
         }
 
         if let Some(dir) = std::env::var_os("CPIS_FHIR_SAMPLES_DIR") {
