@@ -30,6 +30,9 @@ else
   echo "test.sh: Spin targets SKIPPED: neither CPIS_SPIN nor 'spin' on PATH; the e2e suite runs on the test host only"
 fi
 
+step "the Python venv of the FHIR checks (validators, fhirpy), which the e2e suite's national consumer needs"
+tests/fhir/venv.sh >/dev/null
+
 step "end to end on: $targets"
 # The host's tests build a small fixture component with the same toolchain.
 CPIS_WASM_TOOLCHAIN="$toolchain" cargo test --locked -p cpis-host-kit -p cpis-e2e

@@ -15,6 +15,12 @@ pub fn credential(id: &CredentialId) -> String {
     format!("cred/{id}")
 }
 
+/// `cred-system/{credential id}`: the system a care setting's credential belongs to and its
+/// nominated responsible person (see [`crate::auth::register_system`]).
+pub fn credential_system(id: &CredentialId) -> String {
+    format!("cred-system/{id}")
+}
+
 /// `org/{ods}`: an organisation's registration (name, kind).
 pub fn organisation(ods: &OdsCode) -> String {
     format!("org/{ods}")

@@ -8,14 +8,18 @@
 //! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `get` (+ `delete`) |
 //! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`) |
 //! | `POST /api/v1/admin/credentials` | administrator | `get`, `increment`, `set-many` |
-//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete` |
+//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete-many` |
+//! | `PUT /api/v1/admin/credentials/{id}/system` | administrator | `get`, `set-many` |
+//! | `GET /api/v1/admin/credentials/{id}/system` | administrator | `get` |
+//! | `DELETE /api/v1/admin/credentials/{id}/system` | administrator | `get`, `delete` |
 //! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many`, `increment`, `get-many`, `delete-many` |
 
 use super::{
     Context, Request, Response, json, not_found, parse_json, require_method, respond, segments,
 };
 use crate::auth::{
-    CredentialId, OrgKind, Organisation, issue_credential, revoke_credential, revoke_organisation,
+    CredentialId, NominatedSystem, OrgKind, Organisation, issue_credential, nominated_system,
+    register_system, revoke_credential, revoke_organisation, unregister_system,
 };
 use crate::error::ApiError;
 use crate::identifiers::{CaseRef, DisplayName, OdsCode};
@@ -37,14 +41,10 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
                 require_method(req, Method::POST)?;
                 issue(req, ctx)
             }
+            [id, "system"] => system(req, ctx, &credential_id(id)?),
             [id] => {
                 require_method(req, Method::DELETE)?;
-                let id = CredentialId::parse(id).ok_or_else(|| {
-                    ApiError::invalid(
-                        "credential_id",
-                        "a credential id is 16 lower-case hex digits",
-                    )
-                })?;
+                let id = credential_id(id)?;
                 revoke_credential(ctx.store, &id)?;
                 Ok(json(
                     StatusCode::OK,
@@ -107,6 +107,52 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
         )?);
     }
     Err(not_found(req))
+}
+
+fn credential_id(text: &str) -> Result<CredentialId, ApiError> {
+    CredentialId::parse(text).ok_or_else(|| {
+        ApiError::invalid(
+            "credential_id",
+            "a credential id is 16 lower-case hex digits",
+        )
+    })
+}
+
+/// The system a care setting's credential belongs to and its nominated responsible person:
+/// `PUT` registers (or replaces) it, `GET` shows it, `DELETE` removes it.
+fn system<S: KeyValue>(
+    req: &Request,
+    ctx: &Context<S>,
+    id: &CredentialId,
+) -> Result<Response, ApiError> {
+    let shown = |nominated: &NominatedSystem| {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({ "credential_id": id.to_string(), "system": nominated }),
+        )
+    };
+    match *req.method() {
+        Method::PUT => {
+            let nominated: NominatedSystem = parse_json(req.body())?;
+            register_system(ctx.store, id, nominated.clone(), ctx.now)?;
+            Ok(shown(&nominated))
+        }
+        Method::GET => match nominated_system(ctx.store, id)? {
+            Some(nominated) => Ok(shown(&nominated)),
+            None => Err(ApiError::not_found(format!(
+                "no system is registered with credential {id}"
+            ))
+            .with_field("credential_id")),
+        },
+        Method::DELETE => {
+            unregister_system(ctx.store, id)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "credential_id": id.to_string(), "system": null }),
+            ))
+        }
+        _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
+    }
 }
 
 fn applied(applied: Applied) -> Result<Response, ApiError> {

@@ -127,10 +127,11 @@ async fn bad_input_gets_a_named_4xx_and_changes_nothing() {
                 Method::POST,
                 "/api/v1/access".into(),
                 &ed,
+                // No user, and the credential has no system to record the access against.
                 json!({"nhs_number": child}).to_string(),
                 400,
-                "malformed_json",
-                "",
+                "invalid_field",
+                "user",
             ),
             (
                 Method::PUT,

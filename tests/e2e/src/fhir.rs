@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use http::Method;
+use std::path::PathBuf;
 
 fn search(resource: &str, nhs: &str) -> String {
     format!("/fhir/r4/{resource}?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C{nhs}")
@@ -50,6 +51,15 @@ async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
             (Some("searchset"), Some(1))
         );
         let team = &bundle["entry"][0]["resource"];
+        assert_eq!(
+            bundle["entry"][0]["fullUrl"],
+            format!(
+                "{}/fhir/r4/CareTeam/{}",
+                cpis.base_url(),
+                team["id"].as_str().unwrap()
+            ),
+            "absolute, under the base the request came to"
+        );
         assert_eq!(team["category"][0]["coding"][0]["code"], CPP);
         assert_eq!(team["telecom"][1]["use"], "mobile");
 
@@ -67,8 +77,8 @@ async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
         assert_eq!(history.status, 200);
         assert_eq!(history.body["total"], 1);
         assert_eq!(
-            history.body["entry"][0]["resource"]["agent"][0]["name"],
-            "Dr Asha Patel"
+            history.body["entry"][1]["resource"]["practitioner"]["display"], "Dr Asha Patel",
+            "the viewer, an included PractitionerRole"
         );
         assert_eq!(
             cpis.feed(&la).await.len(),
@@ -170,6 +180,72 @@ async fn accented_user_names_in_fhir_headers_reach_the_history_unchanged() {
             "{target}: the viewer's name is in the history: {}",
             history.body
         );
+        cpis.assert_no_traps();
+    }
+}
+
+/// An NHS system built to the national guide, as a FHIR client library no one here wrote drives
+/// it: `tests/fhir/consumer.py` (fhirpy) against the live app, both header sets, both AuditEvent
+/// search forms and every error case, each body parsed by the independent R4 validators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_a_client_library_built_for_the_national_api_works_unchanged() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("target/fhir-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run tests/fhir/run.sh (or tests/fhir/venv.sh) first, which makes the \
+         venv with fhirpy and the FHIR validators",
+        python.display()
+    );
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
+        let la = cpis.la("LA1").await;
+        let system = cpis.setting("RR8").await;
+        let bare = cpis.setting("RX1").await;
+        cpis.register_system(&system, "Symphony ED", "Dr Jo Bloggs", "ED Clinical Lead")
+            .await;
+        let (child, unknown) = (nhs_number(71), nhs_number(72));
+        let reply = cpis
+            .post(
+                "/api/v1/plans",
+                &la,
+                &record("LA1", Some(&child), "L-1", CPP),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+
+        let base = format!("{}/fhir/r4", cpis.base_url());
+        let args = [
+            ("--base", base.as_str()),
+            ("--child", &child),
+            ("--unknown-child", &unknown),
+            ("--system-token", &system),
+            ("--system", "Symphony ED"),
+            ("--responsible-person", "Dr Jo Bloggs"),
+            ("--responsible-role", "ED Clinical Lead"),
+            ("--bare-token", &bare),
+            ("--la-token", &la),
+            ("--plans", "1"),
+        ];
+        let mut command = std::process::Command::new(&python);
+        command.arg(root.join("tests/fhir/consumer.py"));
+        for (name, value) in args {
+            command.args([name, value]);
+        }
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .expect("the consumer runs");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        assert!(
+            output.status.success() && stdout.contains(" 0 failed"),
+            "{target}: the consumer failed:\n{stdout}\n{stderr}"
+        );
+        // Its two unscheduled CareTeam searches were accesses: the LA heard of both.
+        assert_eq!(cpis.feed(&la).await.len(), 2, "{target}");
         cpis.assert_no_traps();
     }
 }

@@ -264,6 +264,23 @@ impl Cpis {
         }
     }
 
+    /// Registers the system a care setting's credential belongs to and its responsible person.
+    pub async fn register_system(&self, token: &str, system: &str, person: &str, role: &str) {
+        let id = token.split('_').nth(1).expect("a cpis_{id}_{secret} token");
+        let body = json!({"system": system,
+                          "responsible_person": {"id": "R-1", "name": person, "role": role}});
+        let reply = self
+            .send(
+                Method::PUT,
+                &format!("/api/v1/admin/credentials/{id}/system"),
+                Some(ADMIN),
+                &[],
+                &body.to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
     pub async fn send(
         &self,
         method: Method,
