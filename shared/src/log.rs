@@ -9,7 +9,7 @@
 //! an entry after it is older than the grace period (its writer has certainly given up: a request
 //! never lives that long).
 
-use crate::store::{KeyValue, StoreError, decode, encode};
+use crate::store::{KeyValue, StoreError, decode, encode, read_counters};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -86,6 +86,12 @@ impl Log {
         Ok(to_seq(store.increment(&self.head_key(), 0)?))
     }
 
+    /// The highest number handed out so far, read without writing: one `get-many` (see
+    /// [`crate::store::read_counters`]), where [`Log::head`] is a write transaction on SQLite.
+    pub fn peek_head(&self, store: &impl KeyValue) -> Result<u64, StoreError> {
+        Ok(to_seq(read_counters(store, &[self.head_key()])?[0]))
+    }
+
     /// Up to `limit` entries after `cursor`, in order (two calls: head, then one `get-many`).
     pub fn read_after<T: DeserializeOwned>(
         &self,
@@ -96,6 +102,19 @@ impl Log {
         gap_grace: Duration,
     ) -> Result<Page<T>, StoreError> {
         let head = self.head(store)?;
+        self.read_after_head(store, head, cursor, limit, now, gap_grace)
+    }
+
+    /// As [`Log::read_after`], with the head already read (one `get-many`).
+    pub fn read_after_head<T: DeserializeOwned>(
+        &self,
+        store: &impl KeyValue,
+        head: u64,
+        cursor: u64,
+        limit: u64,
+        now: OffsetDateTime,
+        gap_grace: Duration,
+    ) -> Result<Page<T>, StoreError> {
         let last = head.min(cursor.saturating_add(limit));
         if last <= cursor {
             return Ok(Page {

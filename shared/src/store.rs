@@ -68,6 +68,41 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("CP-IS types always serialise")
 }
 
+/// Reads counters without writing: one `get-many`, where `increment(key, 0)` would be a write
+/// transaction per key on Spin's SQLite store (and would create the key). Each value is decoded
+/// in the form the backends that CP-IS runs on keep counters: 8 little-endian bytes (Spin's
+/// SQLite store, and [`MemoryStore`]) or decimal text (Spin's Redis store). An absent key is 0;
+/// any other form is reported as [`StoreError::Corrupt`] rather than guessed at.
+pub fn read_counters(store: &impl KeyValue, keys: &[String]) -> Result<Vec<i64>, StoreError> {
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    store
+        .get_many(keys)?
+        .into_iter()
+        .zip(keys)
+        .map(|(value, key)| value.map_or(Ok(0), |bytes| decode_counter(key, &bytes)))
+        .collect()
+}
+
+/// One counter's stored bytes, as [`read_counters`] describes. Unambiguous: decimal text of 8
+/// characters never ends in the byte 0x00 or 0xFF, which every little-endian counter below
+/// 2^56 in magnitude does.
+fn decode_counter(key: &str, bytes: &[u8]) -> Result<i64, StoreError> {
+    if let Ok(le) = <[u8; 8]>::try_from(bytes)
+        && matches!(le[7], 0x00 | 0xFF)
+    {
+        return Ok(i64::from_le_bytes(le));
+    }
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.trim().parse::<i64>().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: key.to_string(),
+            reason: "not a counter (neither 8 little-endian bytes nor decimal text)".into(),
+        })
+}
+
 /// Outcome of [`update_json`]'s closure.
 pub enum Update<T, R> {
     /// Write this value and return `R`.
@@ -399,6 +434,31 @@ mod tests {
             update_json::<_, u64, _, _>(&store, "n", |_| Ok(Update::Keep(7)));
         assert_eq!(r.unwrap(), 7);
         assert!(!store.take_calls().iter().any(|c| c.writes()));
+    }
+
+    #[test]
+    fn counters_are_read_without_writing_in_either_backends_form() {
+        let store = MemoryStore::new();
+        store.increment("sqlite", 42).unwrap();
+        store.increment("negative", -3).unwrap();
+        store
+            .set_many(&[
+                ("redis".into(), b"1234567".to_vec()),
+                ("redis8".into(), b"12345678".to_vec()),
+                ("junk".into(), b"{}".to_vec()),
+            ])
+            .unwrap();
+        store.take_calls();
+        let keys = ["sqlite", "negative", "redis", "redis8", "absent"].map(String::from);
+        assert_eq!(
+            read_counters(&store, &keys).unwrap(),
+            [42, -3, 1_234_567, 12_345_678, 0]
+        );
+        assert_eq!(store.take_calls(), [Call::GetMany]);
+        match read_counters(&store, &["junk".to_string()]) {
+            Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "junk"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
