@@ -26,3 +26,5 @@ mod fhir;
 mod flow;
 #[cfg(test)]
 mod malformed;
+#[cfg(test)]
+mod worktray;
