@@ -146,9 +146,9 @@ fn random_hex(len: usize) -> Result<String, StoreError> {
 /// Issues a new credential for `organisation`, registering the organisation on first use. An
 /// ODS code keeps the name and kind it was registered with: a mismatch is refused (409) so that
 /// a typo cannot turn an LA into a care setting. Calls: `get` of the registration, `increment`
-/// of the organisation's credential list, one `set-many` (credential, list entry, and the
-/// registration when new): the credential is listed whenever it exists, so revoking the
-/// organisation never misses one.
+/// of the organisation's credential list (and of the list of LAs when registering an LA), one
+/// `set-many` (credential, list entry, and the registration and its listing when new): the
+/// credential is listed whenever it exists, so revoking the organisation never misses one.
 pub fn issue_credential(
     store: &impl KeyValue,
     organisation: Organisation,
@@ -186,6 +186,12 @@ pub fn issue_credential(
     ];
     if registered.is_none() {
         writes.push((registration, encode(&organisation)));
+        if organisation.kind == OrgKind::LocalAuthority {
+            // Listed whenever registered, for the administrator's match rate of every LA.
+            let las = keys::local_authorities();
+            let seq = las.reserve(store, 1)?;
+            writes.push(las.entry(seq, now, &organisation.ods_code));
+        }
     }
     store.set_many(&writes)?;
     Ok(IssuedCredential {

@@ -9,7 +9,7 @@
 //! an entry after it is older than the grace period (its writer has certainly given up: a request
 //! never lives that long).
 
-use crate::store::{KeyValue, StoreError, decode, encode};
+use crate::store::{KeyValue, StoreError, decode, decode_counter, encode, read_counters};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -80,9 +80,9 @@ impl Log {
         )
     }
 
-    /// The highest number handed out so far: one `get`, no write ([`read_counter`]).
+    /// The highest number handed out so far: one `get`, no write ([`read_counters`]).
     pub fn head(&self, store: &impl KeyValue) -> Result<u64, StoreError> {
-        read_counter(store, &self.head_key())
+        Ok(to_seq(read_counters(store, &[self.head_key()])?[0]))
     }
 
     /// Up to `limit` entries after `cursor`, in order (two calls: head, then one `get-many`).
@@ -95,6 +95,19 @@ impl Log {
         gap_grace: Duration,
     ) -> Result<Page<T>, StoreError> {
         let head = self.head(store)?;
+        self.read_after_head(store, head, cursor, limit, now, gap_grace)
+    }
+
+    /// As [`Log::read_after`], with the head already read (one `get-many`).
+    pub fn read_after_head<T: DeserializeOwned>(
+        &self,
+        store: &impl KeyValue,
+        head: u64,
+        cursor: u64,
+        limit: u64,
+        now: OffsetDateTime,
+        gap_grace: Duration,
+    ) -> Result<Page<T>, StoreError> {
         let last = head.min(cursor.saturating_add(limit));
         if last <= cursor {
             return Ok(Page {
@@ -181,7 +194,7 @@ impl Log {
             None => return Ok(vec![]),
             Some(bytes) => match decode_counter(&bytes) {
                 Some(head) => to_seq(head),
-                None => self.head(store)?,
+                None => self.head(store)?, // a layout Spin's stores do not use
             },
         };
         let mut entries = Vec::new();
@@ -218,36 +231,6 @@ impl Log {
 
 fn to_seq(counter: i64) -> u64 {
     u64::try_from(counter).unwrap_or(0)
-}
-
-/// Reads a counter written by `increment` with one `get`: no write, and an absent counter stays
-/// absent (0). `increment(key, 0)` would read it on every backend, but it is a write transaction
-/// on Spin's SQLite store and creates the key; so reads decode the stored bytes instead, in the
-/// two layouts Spin's stores use ([`decode_counter`]), and fall back to `increment(key, 0)` only
-/// for a layout neither uses.
-pub fn read_counter(store: &impl KeyValue, key: &str) -> Result<u64, StoreError> {
-    match store.get(key)? {
-        None => Ok(0),
-        Some(bytes) => match decode_counter(&bytes) {
-            Some(value) => Ok(to_seq(value)),
-            None => Ok(to_seq(store.increment(key, 0)?)),
-        },
-    }
-}
-
-/// A counter's value from its stored bytes: decimal text (Spin's Redis store: `INCRBY`) or 8
-/// little-endian bytes (Spin's SQLite store). Text wins when both fit: 8 bytes that are all ASCII
-/// digits would be a little-endian counter above 3.4 × 10^18, which no log reaches. `None` for
-/// any other layout.
-pub fn decode_counter(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok().filter(|t| {
-        let digits = t.strip_prefix('-').unwrap_or(t);
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-    });
-    match text {
-        Some(text) => text.parse().ok(),
-        None => <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes),
-    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,16 @@
 //!
 //! | method and path | who | store calls |
 //! |---|---|---|
-//! | `POST /api/v1/plans` | LA | auth `get`; plan: [`crate::records::upsert_plan`] + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new) |
-//! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record |
-//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `get` (+ `delete`) |
-//! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`) |
-//! | `POST /api/v1/admin/credentials` | administrator | `get`, `increment`, `set-many` |
+//! | `POST /api/v1/plans` | LA | auth `get`; plan: [`crate::records::upsert_plan`] + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new); then the LA's counts: + `increment` when they changed (+ 2 per due date ahead, see [`crate::tally`]) |
+//! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record, but the counts once for the whole batch |
+//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `get` (+ `delete`, `increment`) |
+//! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`, `increment`; + 2 if it was due ahead) |
+//! | `POST /api/v1/admin/credentials` | administrator | `get`, `increment` (+ `increment` registering an LA), `set-many` |
 //! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete-many` |
 //! | `PUT /api/v1/admin/credentials/{id}/system` | administrator | `get`, `set-many` |
 //! | `GET /api/v1/admin/credentials/{id}/system` | administrator | `get` |
 //! | `DELETE /api/v1/admin/credentials/{id}/system` | administrator | `get`, `delete` |
-//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many`, `increment`, `get-many`, `delete-many` |
+//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many` (+ `get-many` past the probe), `delete-many` |
 
 use super::{
     Context, Request, Response, json, not_found, parse_json, require_method, respond, segments,
@@ -74,7 +74,12 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
             [] => {
                 require_method(req, Method::POST)?;
                 let input: RecordInput = parse_json(req.body())?;
-                applied(apply(ctx.store, &la, input.validate(&la)?, ctx.now)?)
+                applied(apply(
+                    ctx.store,
+                    &la,
+                    input.validate(&la, ctx.now.date())?,
+                    ctx.now,
+                )?)
             }
             ["batch"] => {
                 require_method(req, Method::POST)?;

@@ -8,14 +8,7 @@
 /// The `n`-th valid NHS number of a deterministic sequence in the test range (999…), for test
 /// data here and in the throughput example.
 pub fn nhs_number(n: u32) -> String {
-    (0..)
-        .map(|k| format!("999{:06}", n * 11 + k))
-        .find_map(|nine| {
-            (0..10)
-                .map(|d| format!("{nine}{d}"))
-                .find(|c| cpis_shared::nhs_number::NhsNumber::parse(c).is_ok())
-        })
-        .expect("every run of eleven nine-digit prefixes has a valid completion")
+    cpis_shared::nhs_number::NhsNumber::test_number(n).to_string()
 }
 
 #[cfg(test)]
@@ -39,3 +32,5 @@ mod fhir;
 mod flow;
 #[cfg(test)]
 mod malformed;
+#[cfg(test)]
+mod worktray;
