@@ -15,19 +15,27 @@ const USER: [(&str, &str); 3] = [
     ("NHSD-End-User-Role", "Emergency Department Doctor"),
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
-    for target in targets() {
-        let cpis = Cpis::start(target).await;
-        let la = cpis.la("LA1").await;
-        let ed = cpis.setting("RR8").await;
-        let child = nhs_number(70);
-        cpis.post(
+/// LA1 holds a CPP for the `n`-th test child; RR8 is a care setting: (LA1, RR8, child).
+async fn one_plan_and_a_setting(cpis: &Cpis, n: u32) -> (String, String, String) {
+    let la = cpis.la("LA1").await;
+    let ed = cpis.setting("RR8").await;
+    let child = nhs_number(n);
+    let reply = cpis
+        .post(
             "/api/v1/plans",
             &la,
             &record("LA1", Some(&child), "L-1", CPP),
         )
         .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    (la, ed, child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_care_team_search_is_the_access_and_audit_event_search_reads_it() {
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
+        let (la, ed, child) = one_plan_and_a_setting(&cpis, 70).await;
 
         let trace = "6ede3b9d-a81b-4c75-9d77-e1d64d85c323";
         let mut headers = USER.to_vec();
@@ -141,15 +149,7 @@ async fn accented_user_names_in_fhir_headers_reach_the_history_unchanged() {
     let name = "Siân Ó'Brien-Llŷr";
     for target in targets() {
         let cpis = Cpis::start(target).await;
-        let la = cpis.la("LA1").await;
-        let ed = cpis.setting("RR8").await;
-        let child = nhs_number(71);
-        cpis.post(
-            "/api/v1/plans",
-            &la,
-            &record("LA1", Some(&child), "L-1", CPP),
-        )
-        .await;
+        let (_, ed, child) = one_plan_and_a_setting(&cpis, 71).await;
         let user = [
             ("NHSD-End-User-Id", "555021935108"),
             ("NHSD-End-User-Name", name),
