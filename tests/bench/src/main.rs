@@ -40,7 +40,7 @@ fn main() {
             duration: Duration::from_secs(2),
             connections: 32,
             threads: 2,
-            records: 5_000,
+            records: 2_000,
         }
     } else {
         Plan {
