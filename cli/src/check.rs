@@ -100,7 +100,8 @@ mod tests {
 
     #[test]
     fn the_domain_checks_name_the_field_and_code() {
-        let cases: [(fn(&mut Value), &str, &str); 6] = [
+        type Case = (fn(&mut Value), &'static str, &'static str);
+        let cases: [Case; 6] = [
             (
                 |r| r["nhs_number"] = json!("9434765918"),
                 "nhs_number",

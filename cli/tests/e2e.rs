@@ -134,10 +134,10 @@ fn an_interrupted_upload_resumes_without_resending_what_was_answered() {
         let la = cpis.credential("LA1", "local_authority");
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("plans.csv");
-        let text: String = HEADER.to_string()
-            + &(0..2000)
-                .map(|i| row("LA1", &nhs_number(i), &format!("C-{i}")))
-                .collect::<String>();
+        let rows_text: String = (0..2000)
+            .map(|i| row("LA1", &nhs_number(i), &format!("C-{i}")))
+            .collect();
+        let text = format!("{HEADER}{rows_text}");
         let rows: usize = 2000;
         write(&input, &text);
         let state = dir.path().join("plans.csv.cpis-state");
@@ -236,10 +236,12 @@ fn a_pull_interrupted_between_writing_and_acknowledging_loses_nothing() {
         let input = dir.path().join("cases.csv");
         write(
             &input,
-            &(HEADER.to_string()
-                + &(0..25)
+            &format!(
+                "{HEADER}{}",
+                (0..25)
                     .map(|i| row("LA1", "", &format!("W-{i}")))
-                    .collect::<String>()),
+                    .collect::<String>()
+            ),
         );
         cpis.run(&la, &["upload", input.to_str().unwrap()])
             .assert_status(0);
