@@ -290,7 +290,9 @@ fn send_all(
     let stop = AtomicBool::new(false);
     let mut first_error = None;
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
+        // A rendezvous: a worker hands over its answer before it sends its next batch, so the
+        // state file is never more than one answer per worker behind CP-IS.
+        let (tx, rx) = mpsc::sync_channel(0);
         for _ in 0..parallel.clamp(1, pending.len().max(1)) {
             let (tx, next, stop) = (tx.clone(), &next, &stop);
             scope.spawn(move || {
@@ -299,7 +301,12 @@ fn send_all(
                         break;
                     };
                     let records = batches[k].iter().map(|g| g.record.clone()).collect();
-                    if tx.send((k, sender.send_batch(records))).is_err() {
+                    let answer = sender.send_batch(records);
+                    if answer.is_err() {
+                        // No new batch after a failure (a revoked token, a store down …).
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    if tx.send((k, answer)).is_err() {
                         break;
                     }
                 }

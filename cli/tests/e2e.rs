@@ -134,14 +134,14 @@ fn an_interrupted_upload_resumes_without_resending_what_was_answered() {
         let la = cpis.credential("LA1", "local_authority");
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("plans.csv");
-        let rows_text: String = (0..2000)
+        let rows_text: String = (0..3000)
             .map(|i| row("LA1", &nhs_number(i), &format!("C-{i}")))
             .collect();
         let text = format!("{HEADER}{rows_text}");
-        let rows: usize = 2000;
+        let rows: usize = 3000;
         write(&input, &text);
         let state = dir.path().join("plans.csv.cpis-state");
-        let (batch, batches) = (10, rows.div_ceil(10));
+        let (batch, batches) = (5, rows.div_ceil(5));
 
         // Killed (as by a crash or Ctrl-C) once a few batches are answered.
         let mut child = cpis
@@ -151,7 +151,7 @@ fn an_interrupted_upload_resumes_without_resending_what_was_answered() {
                     "upload",
                     input.to_str().unwrap(),
                     "--batch-size",
-                    "10",
+                    "5",
                     "--parallel",
                     "1",
                 ],
@@ -183,7 +183,7 @@ fn an_interrupted_upload_resumes_without_resending_what_was_answered() {
                 "upload",
                 input.to_str().unwrap(),
                 "--batch-size",
-                "10",
+                "5",
                 "--parallel",
                 "1",
             ],
@@ -194,7 +194,8 @@ fn an_interrupted_upload_resumes_without_resending_what_was_answered() {
             run.stdout.contains(&format!("sent: {resent} records in {} of {batches} batches ({done_before} answered in an earlier run, not sent again)", batches - done_before)),
             "{run:#?}"
         );
-        // Every row is on CP-IS once; at most the batch in flight at the kill was sent twice.
+        // Every row is on CP-IS once. Sent twice at most: the batch in flight at the kill, and
+        // the one answered but not yet recorded in the state file.
         let applied = run
             .stdout
             .lines()
@@ -208,7 +209,7 @@ fn an_interrupted_upload_resumes_without_resending_what_was_answered() {
                 .map_or(0, |n| n.trim().parse::<usize>().unwrap())
         };
         assert_eq!(count("created") + count("unchanged"), rows, "{applied}");
-        assert!(count("unchanged") <= batch, "{applied}");
+        assert!(count("unchanged") <= 2 * batch, "{applied}");
         assert!(run.stdout.contains("rejected: 0"), "{run:#?}");
         cpis.app.assert_no_traps();
     }
