@@ -6,9 +6,6 @@ use cpis_shared::identifiers::OdsCode;
 use cpis_shared::submit::RecordInput;
 use serde_json::Value;
 
-/// The values of the optional `stage` field.
-pub const STAGES: [&str; 3] = ["s47_enquiry", "icpc", "looked_after"];
-
 /// Why a row is rejected: the field at fault (empty for the whole row), a stable code and a
 /// sentence.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,27 +28,14 @@ impl Problem {
 /// Checks one record as CP-IS would for the LA `la` (or, when the LA is not given, for the LA
 /// the record names: CP-IS then checks that it is the credential's own).
 pub fn check_record(record: &Value, la: Option<&OdsCode>) -> Result<(), Problem> {
-    let mut record = record.clone();
-    let Some(fields) = record.as_object_mut() else {
+    if !record.is_object() {
         return Err(Problem::new(
             "",
             "malformed_record",
             "the record is not a JSON object",
         ));
-    };
-    // `stage` is checked here: the domain crate of this version does not know it yet.
-    match fields.remove("stage") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if STAGES.contains(&s.as_str()) => {}
-        Some(other) => {
-            return Err(Problem::new(
-                "stage",
-                "invalid_field",
-                format!("stage must be one of {}; found {other}", STAGES.join(", ")),
-            ));
-        }
     }
-    let input: RecordInput = serde_json::from_value(record)
+    let input: RecordInput = serde_json::from_value(record.clone())
         .map_err(|e| Problem::new("", "malformed_record", e.to_string()))?;
     let named = input
         .local_authority
@@ -61,7 +45,9 @@ pub fn check_record(record: &Value, la: Option<&OdsCode>) -> Result<(), Problem>
     // Without an LA of either kind the record fails before the LA is compared.
     let fallback = OdsCode::parse("LA0").expect("a valid ODS code");
     let caller = la.or(named.as_ref()).unwrap_or(&fallback);
-    input.validate(caller).map(|_| ()).map_err(|e| Problem {
+    // Today as CP-IS reckons it (UTC): a waiting case's due date must be within a year of it.
+    let today = time::OffsetDateTime::now_utc().date();
+    input.validate(caller, today).map(|_| ()).map_err(|e| Problem {
         field: e.field.unwrap_or_default(),
         code: e.code.to_string(),
         message: e.message,
