@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the Python virtual environment VENV hold the pinned REQUIREMENTS, idempotently: the first
 # run creates it and installs them from PyPI; later runs reuse it until the requirements change.
-# Used by tests/fhir/run.sh and tests/openapi/run.sh. Needs python3 with venv and pip.
+# Used by tests/fhir/venv.sh and tests/openapi/run.sh. Needs python3 with venv and pip.
 # Usage: tests/python-venv.sh VENV REQUIREMENTS
 set -euo pipefail
 venv="$1"

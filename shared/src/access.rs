@@ -10,7 +10,7 @@
 //!   hold (data minimisation).
 
 use crate::alerts::{Alert, PlanRef, Setting, prepare_alert};
-use crate::auth::Organisation;
+use crate::auth::{CredentialId, NominatedSystem, Organisation, nominated_system};
 use crate::error::ApiError;
 use crate::identifiers::{DisplayName, OdsCode};
 use crate::keys;
@@ -18,7 +18,7 @@ use crate::log::Entry;
 use crate::nhs_number::NhsNumber;
 use crate::plan::{Plan, VisibilityRules};
 use crate::records;
-use crate::store::KeyValue;
+use crate::store::{KeyValue, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -37,10 +37,38 @@ pub struct NhsUser {
     pub role: DisplayName,
 }
 
+/// Who answers for an access: as in the national HL7 V3 service, a person, or a system (a
+/// device) with its nominated responsible person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    /// The user the NHS system names.
+    User(NhsUser),
+    /// The system registered with the care setting's credential, when the request names no user.
+    System(NominatedSystem),
+}
+
+/// The author of an access by a care setting through `credential`: the user the request names,
+/// or, when it names none, the system registered with the credential; `None` when it has none
+/// (the caller refuses the request). One `get`, and only when no user is named.
+pub fn author(
+    store: &impl KeyValue,
+    credential: &CredentialId,
+    user: Option<NhsUser>,
+) -> Result<Option<Author>, StoreError> {
+    Ok(match user {
+        Some(user) => Some(Author::User(user)),
+        None => nominated_system(store, credential)?.map(Author::System),
+    })
+}
+
 /// One access, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessEvent {
+    /// The user, or for a system's access its nominated responsible person.
     pub user: NhsUser,
+    /// The system the access came through when it named no user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_system: Option<DisplayName>,
     pub setting: Setting,
     pub unscheduled: bool,
     #[serde(with = "time::serde::rfc3339")]
@@ -80,7 +108,7 @@ pub fn open(
     store: &impl KeyValue,
     setting: &Organisation,
     nhs: &NhsNumber,
-    user: NhsUser,
+    author: Author,
     unscheduled: bool,
     now: OffsetDateTime,
     rules: &VisibilityRules,
@@ -102,8 +130,13 @@ pub fn open(
     let visits = keys::visits(nhs);
     let previous_visits = visits.newest(store, HISTORY_LENGTH)?;
 
+    let (user, via_system) = match author {
+        Author::User(user) => (user, None),
+        Author::System(nominated) => (nominated.responsible_person, Some(nominated.system)),
+    };
     let event = AccessEvent {
         user,
+        via_system,
         setting: Setting {
             ods_code: setting.ods_code.clone(),
             name: setting.name.clone(),
@@ -204,12 +237,16 @@ mod tests {
         }
     }
 
-    fn user() -> NhsUser {
+    fn person() -> NhsUser {
         NhsUser {
             id: DisplayName::parse("555021935107").unwrap(),
             name: DisplayName::parse("Dr A Patel").unwrap(),
             role: DisplayName::parse("Emergency Department Doctor").unwrap(),
         }
+    }
+
+    fn user() -> Author {
+        Author::User(person())
     }
 
     /// A user of the care setting `ods` opens the child's information at `at`.
@@ -436,19 +473,83 @@ mod tests {
     }
 
     #[test]
+    fn a_systems_access_is_recorded_against_its_responsible_person_and_the_system() {
+        let store = store_with(two_la_plans());
+        let system = NominatedSystem {
+            system: DisplayName::parse("Symphony ED").unwrap(),
+            responsible_person: person(),
+        };
+        let rules = VisibilityRules::default();
+        open(
+            &store,
+            &setting("RR8"),
+            &nhs(),
+            Author::System(system),
+            true,
+            NOW,
+            &rules,
+        )
+        .unwrap();
+        open(&store, &setting("RR8"), &nhs(), user(), true, NOW, &rules).unwrap();
+        let visits: Vec<Entry<AccessEvent>> = keys::visits(&nhs()).newest(&store, 25).unwrap();
+        assert_eq!(visits[0].item.via_system, None);
+        assert_eq!(
+            visits[1].item.via_system.as_ref().unwrap().as_str(),
+            "Symphony ED"
+        );
+        assert_eq!(visits[1].item.user, person());
+        let stored =
+            String::from_utf8(store.snapshot()[&keys::visits(&nhs()).entry_key(1)].clone())
+                .unwrap();
+        assert!(stored.contains("via_system"), "{stored}");
+        let person_only =
+            String::from_utf8(store.snapshot()[&keys::visits(&nhs()).entry_key(2)].clone())
+                .unwrap();
+        assert!(
+            !person_only.contains("via_system"),
+            "stored as before: {person_only}"
+        );
+    }
+
+    #[test]
+    fn the_author_is_the_named_user_else_the_credentials_system_else_none() {
+        use crate::auth::{issue_credential, register_system};
+        let store = MemoryStore::new();
+        let issued = issue_credential(&store, setting("RR8"), NOW).unwrap();
+        let id = &issued.credential_id;
+        store.take_calls();
+        assert_eq!(author(&store, id, Some(person())).unwrap(), Some(user()));
+        assert_eq!(store.take_calls(), [], "a named user costs no call");
+        assert_eq!(author(&store, id, None).unwrap(), None);
+        let system = NominatedSystem {
+            system: DisplayName::parse("Symphony ED").unwrap(),
+            responsible_person: person(),
+        };
+        register_system(&store, id, system.clone(), NOW).unwrap();
+        assert_eq!(
+            author(&store, id, None).unwrap(),
+            Some(Author::System(system))
+        );
+        assert_eq!(
+            author(&store, id, Some(person())).unwrap(),
+            Some(user()),
+            "the user wins"
+        );
+    }
+
+    #[test]
     fn unscheduled_access_call_counts_match_the_readme() {
         let store = store_with(two_la_plans());
         visit(&store, "RR8", true, NOW).unwrap();
         store.take_calls();
         visit(&store, "RR8", true, NOW).unwrap();
         use crate::store::Call::*;
-        // The child's plans: listing get-many + increment(0), plans get-many; history:
-        // increment(0) + get-many; reservations: LA1, LA2, visits; one set-many.
+        // The child's plans: listing get-many (head and entries), plans get-many; history:
+        // head get + get-many; reservations: LA1, LA2, visits; one set-many. Reads never write.
         assert_eq!(
             store.take_calls(),
             [
-                GetMany, Increment, GetMany, Increment, GetMany, Increment, Increment, Increment,
-                SetMany
+                GetMany, GetMany, Get, GetMany, Increment, Increment, Increment, SetMany
             ]
         );
     }

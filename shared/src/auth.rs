@@ -5,6 +5,7 @@
 //! secret and the organisation; the secret is shown once, when issued. Comparisons of secrets
 //! are constant-time, on digests, so neither content nor length leaks through timing.
 
+use crate::access::NhsUser;
 use crate::error::ApiError;
 use crate::identifiers::{DisplayName, OdsCode};
 use crate::keys;
@@ -72,28 +73,51 @@ pub struct IssuedCredential {
     pub organisation: Organisation,
 }
 
+/// The clinical system a care setting's credential belongs to and the person who answers for
+/// it: the national HL7 V3 service's second kind of author, a device with a nominated
+/// responsible person. An access that names no user is recorded against them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NominatedSystem {
+    /// The system's name, shown with every access made through it, e.g. "Symphony ED (RR8)".
+    pub system: DisplayName,
+    /// Who answers for the accesses the system makes without naming a user.
+    pub responsible_person: NhsUser,
+}
+
+/// What the store keeps under `cred-system/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredSystem {
+    #[serde(flatten)]
+    nominated: NominatedSystem,
+    #[serde(with = "time::serde::rfc3339")]
+    registered_at: OffsetDateTime,
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Administrator,
-    Organisation(Organisation),
+    /// An organisation, through one of its credentials.
+    Organisation(Organisation, CredentialId),
 }
 
 impl Caller {
     /// The LA making the request, or 403 for anyone else.
     pub fn require_local_authority(&self) -> Result<&Organisation, ApiError> {
         match self {
-            Caller::Organisation(org) if org.kind == OrgKind::LocalAuthority => Ok(org),
+            Caller::Organisation(org, _) if org.kind == OrgKind::LocalAuthority => Ok(org),
             _ => Err(ApiError::forbidden(
                 "only a local authority's credential may do this",
             )),
         }
     }
 
-    /// The NHS care setting making the request, or 403 for anyone else.
-    pub fn require_care_setting(&self) -> Result<&Organisation, ApiError> {
+    /// The NHS care setting making the request and the credential it used, or 403 for anyone
+    /// else.
+    pub fn require_care_setting(&self) -> Result<(&Organisation, &CredentialId), ApiError> {
         match self {
-            Caller::Organisation(org) if org.kind == OrgKind::CareSetting => Ok(org),
+            Caller::Organisation(org, id) if org.kind == OrgKind::CareSetting => Ok((org, id)),
             _ => Err(ApiError::forbidden(
                 "only an NHS care setting's credential may do this",
             )),
@@ -122,9 +146,9 @@ fn random_hex(len: usize) -> Result<String, StoreError> {
 /// Issues a new credential for `organisation`, registering the organisation on first use. An
 /// ODS code keeps the name and kind it was registered with: a mismatch is refused (409) so that
 /// a typo cannot turn an LA into a care setting. Calls: `get` of the registration, `increment`
-/// of the organisation's credential list, one `set-many` (credential, list entry, and the
-/// registration when new): the credential is listed whenever it exists, so revoking the
-/// organisation never misses one.
+/// of the organisation's credential list (and of the list of LAs when registering an LA), one
+/// `set-many` (credential, list entry, and the registration and its listing when new): the
+/// credential is listed whenever it exists, so revoking the organisation never misses one.
 pub fn issue_credential(
     store: &impl KeyValue,
     organisation: Organisation,
@@ -162,6 +186,12 @@ pub fn issue_credential(
     ];
     if registered.is_none() {
         writes.push((registration, encode(&organisation)));
+        if organisation.kind == OrgKind::LocalAuthority {
+            // Listed whenever registered, for the administrator's match rate of every LA.
+            let las = keys::local_authorities();
+            let seq = las.reserve(store, 1)?;
+            writes.push(las.entry(seq, now, &organisation.ods_code));
+        }
     }
     store.set_many(&writes)?;
     Ok(IssuedCredential {
@@ -171,14 +201,75 @@ pub fn issue_credential(
     })
 }
 
-/// Revokes one credential, at once, for every component. Calls: `get`, `delete`.
+/// Revokes one credential, at once, for every component, with the system registered with it.
+/// Calls: `get`, `delete-many`.
 pub fn revoke_credential(store: &impl KeyValue, id: &CredentialId) -> Result<(), ApiError> {
     let key = keys::credential(id);
     if store.get(&key)?.is_none() {
         return Err(ApiError::not_found(format!("no credential {id}")).with_field("credential_id"));
     }
+    store.delete_many(&[key, keys::credential_system(id)])?;
+    Ok(())
+}
+
+/// Registers (or replaces) the system a care setting's credential belongs to and its nominated
+/// responsible person. Calls: `get` of the credential, one `set-many`.
+///
+/// The registration has a key of its own, `cred-system/{id}`, rather than a member of the
+/// credential's value: a registration racing a revocation can then leave only an orphan that
+/// nothing reads, never bring a revoked credential back.
+pub fn register_system(
+    store: &impl KeyValue,
+    id: &CredentialId,
+    nominated: NominatedSystem,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let credential: StoredCredential =
+        get_json(store, &keys::credential(id))?.ok_or_else(|| no_credential(id))?;
+    if credential.organisation.kind != OrgKind::CareSetting {
+        return Err(ApiError::new(
+            http::StatusCode::CONFLICT,
+            "not_a_care_setting",
+            format!(
+                "credential {id} is {}'s, a local authority: only an NHS care setting's \
+                 credential can have a system and a responsible person",
+                credential.organisation.ods_code
+            ),
+        )
+        .with_field("credential_id"));
+    }
+    let stored = StoredSystem {
+        nominated,
+        registered_at: now,
+    };
+    store.set_many(&[(keys::credential_system(id), encode(&stored))])?;
+    Ok(())
+}
+
+/// The system registered with a credential, if any. Calls: one `get`.
+pub fn nominated_system(
+    store: &impl KeyValue,
+    id: &CredentialId,
+) -> Result<Option<NominatedSystem>, StoreError> {
+    Ok(get_json::<StoredSystem>(store, &keys::credential_system(id))?.map(|s| s.nominated))
+}
+
+/// Removes the system registered with a credential: accesses naming no user are refused again.
+/// Calls: `get`, `delete`.
+pub fn unregister_system(store: &impl KeyValue, id: &CredentialId) -> Result<(), ApiError> {
+    let key = keys::credential_system(id);
+    if store.get(&key)?.is_none() {
+        return Err(
+            ApiError::not_found(format!("no system is registered with credential {id}"))
+                .with_field("credential_id"),
+        );
+    }
     store.delete(&key)?;
     Ok(())
+}
+
+fn no_credential(id: &CredentialId) -> ApiError {
+    ApiError::not_found(format!("no credential {id}")).with_field("credential_id")
 }
 
 /// Revokes every credential of an organisation and removes its registration, so the ODS code
@@ -202,6 +293,11 @@ pub fn revoke_organisation(store: &impl KeyValue, ods: &OdsCode) -> Result<usize
         .filter(|v| v.is_some())
         .count();
     let mut doomed = credentials;
+    doomed.extend(
+        listed
+            .iter()
+            .map(|entry| keys::credential_system(&entry.item)),
+    );
     doomed.extend(listed.iter().map(|entry| list.entry_key(entry.seq)));
     doomed.push(list.head_key());
     doomed.push(registration);
@@ -239,7 +335,7 @@ pub fn authenticate(
             get_json(store, &keys::credential(&id))?.ok_or_else(refused)?;
         let expected = hex::decode(&stored.secret_sha256).map_err(|_| refused())?;
         if bool::from(sha256(secret.as_bytes()).ct_eq(expected.as_slice())) {
-            return Ok(Caller::Organisation(stored.organisation));
+            return Ok(Caller::Organisation(stored.organisation, id));
         }
         return Err(refused());
     }
@@ -275,7 +371,10 @@ mod tests {
         let store = MemoryStore::new();
         let issued = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
         let caller = authenticate(&store, Some(&format!("Bearer {}", issued.token)), None).unwrap();
-        assert_eq!(caller, Caller::Organisation(org(OrgKind::CareSetting)));
+        assert_eq!(
+            caller,
+            Caller::Organisation(org(OrgKind::CareSetting), issued.credential_id)
+        );
     }
 
     #[test]
@@ -409,10 +508,69 @@ mod tests {
         assert!(authenticate(&store, Some("Bearer "), Some("")).is_err());
     }
 
+    fn nominated(name: &str) -> NominatedSystem {
+        NominatedSystem {
+            system: DisplayName::parse("Symphony ED").unwrap(),
+            responsible_person: NhsUser {
+                id: DisplayName::parse("555021935107").unwrap(),
+                name: DisplayName::parse(name).unwrap(),
+                role: DisplayName::parse("ED Clinical Lead").unwrap(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_care_settings_credential_carries_a_system_until_it_is_removed() {
+        let store = MemoryStore::new();
+        let issued = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        let id = &issued.credential_id;
+        assert_eq!(nominated_system(&store, id).unwrap(), None);
+        register_system(&store, id, nominated("Dr Jo Bloggs"), NOW).unwrap();
+        register_system(&store, id, nominated("Siân Ó'Brien-Llŷr"), NOW).unwrap();
+        assert_eq!(
+            nominated_system(&store, id).unwrap(),
+            Some(nominated("Siân Ó'Brien-Llŷr")),
+            "registering again replaces"
+        );
+        unregister_system(&store, id).unwrap();
+        assert_eq!(nominated_system(&store, id).unwrap(), None);
+        assert_eq!(unregister_system(&store, id).unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn only_an_existing_care_settings_credential_can_carry_a_system() {
+        let store = MemoryStore::new();
+        let la = issue_credential(&store, org(OrgKind::LocalAuthority), NOW).unwrap();
+        let err = register_system(&store, &la.credential_id, nominated("A"), NOW).unwrap_err();
+        assert_eq!((err.status.as_u16(), err.code), (409, "not_a_care_setting"));
+        let unknown = CredentialId::parse("0123456789abcdef").unwrap();
+        let err = register_system(&store, &unknown, nominated("A"), NOW).unwrap_err();
+        assert_eq!(err.status, 404);
+        assert_eq!(nominated_system(&store, &unknown).unwrap(), None);
+    }
+
+    #[test]
+    fn revoking_removes_the_registered_system_too() {
+        let store = MemoryStore::new();
+        let one = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        let two = issue_credential(&store, org(OrgKind::CareSetting), NOW).unwrap();
+        for issued in [&one, &two] {
+            register_system(&store, &issued.credential_id, nominated("A"), NOW).unwrap();
+        }
+        revoke_credential(&store, &one.credential_id).unwrap();
+        assert_eq!(nominated_system(&store, &one.credential_id).unwrap(), None);
+        revoke_organisation(&store, &OdsCode::parse("RR8").unwrap()).unwrap();
+        assert!(
+            store.snapshot().is_empty(),
+            "nothing of the organisation is left"
+        );
+    }
+
     #[test]
     fn roles_are_enforced() {
-        let la = Caller::Organisation(org(OrgKind::LocalAuthority));
-        let setting = Caller::Organisation(org(OrgKind::CareSetting));
+        let id = CredentialId::parse("0123456789abcdef").unwrap();
+        let la = Caller::Organisation(org(OrgKind::LocalAuthority), id.clone());
+        let setting = Caller::Organisation(org(OrgKind::CareSetting), id);
         assert!(la.require_local_authority().is_ok());
         assert_eq!(la.require_care_setting().unwrap_err().status, 403);
         assert_eq!(setting.require_local_authority().unwrap_err().status, 403);

@@ -10,6 +10,7 @@ pub mod names {
     pub const CPP_LAC_VISIBLE_DAYS: &str = "cpp_lac_visible_days_after_end";
     pub const UCPP_VISIBLE_DAYS: &str = "ucpp_visible_days_after_end";
     pub const ALERT_GAP_GRACE_SECONDS: &str = "alert_gap_grace_seconds";
+    pub const FHIR_BASE_URL: &str = "fhir_base_url";
 }
 
 /// How long an alert feed waits for a reserved but unwritten entry before passing over it.
@@ -21,6 +22,9 @@ pub struct Config {
     /// The administrator's secret; only the component that serves `/api/v1/admin` is given it.
     pub admin_token: Option<String>,
     pub alert_gap_grace: Duration,
+    /// The public FHIR base (`https://…/fhir/r4`, no trailing `/`) for absolute `fullUrl`s;
+    /// `None` (the variable empty or not given): derived from each request.
+    pub fhir_base_url: Option<String>,
 }
 
 impl Default for Config {
@@ -29,6 +33,7 @@ impl Default for Config {
             visibility: VisibilityRules::default(),
             admin_token: None,
             alert_gap_grace: DEFAULT_ALERT_GAP_GRACE,
+            fhir_base_url: None,
         }
     }
 }
@@ -67,8 +72,34 @@ impl Config {
                 )?
                 .into(),
             ),
+            fhir_base_url: fhir_base_url(variable(names::FHIR_BASE_URL))?,
         })
     }
+}
+
+/// An absolute `http(s)` URL with no query or fragment; a trailing `/` is dropped.
+fn fhir_base_url(text: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text.map(|t| t.trim().trim_end_matches('/').to_string()) else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let uri: Option<http::Uri> = text.parse().ok();
+    let absolute = uri.as_ref().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.authority().is_some()
+            && uri.query().is_none()
+            && !text.contains(['#', '@'])
+    });
+    if !absolute {
+        return Err(ApiError::misconfigured(format!(
+            "variable {} must be an absolute http(s) URL without query, such as \
+             https://cpis.example.nhs.uk/fhir/r4; it is {text:?}",
+            names::FHIR_BASE_URL
+        )));
+    }
+    Ok(Some(text))
 }
 
 #[cfg(test)]
@@ -96,5 +127,37 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.status, 500);
         assert!(err.message.contains(names::UCPP_VISIBLE_DAYS));
+    }
+
+    #[test]
+    fn the_fhir_base_url_is_an_absolute_url_or_nothing() {
+        let read = |value: &str| {
+            let value = value.to_string();
+            Config::from_variables(move |name| {
+                (name == names::FHIR_BASE_URL).then(|| value.clone())
+            })
+        };
+        assert_eq!(
+            read("https://cpis.example/fhir/r4/")
+                .unwrap()
+                .fhir_base_url
+                .as_deref(),
+            Some("https://cpis.example/fhir/r4")
+        );
+        assert_eq!(read("").unwrap().fhir_base_url, None);
+        for bad in [
+            "cpis.example/fhir/r4",
+            "ftp://x/fhir",
+            "https://x/fhir?a=1",
+            "https://u@x/f",
+            "/fhir/r4",
+        ] {
+            let err = read(bad).unwrap_err();
+            assert!(
+                err.message.contains(names::FHIR_BASE_URL),
+                "{bad}: {}",
+                err.message
+            );
+        }
     }
 }

@@ -23,7 +23,8 @@ pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 pub const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
 /// The code system of the national error codes in `OperationOutcome.issue.details`.
-pub const SPINE_ERROR_SYSTEM: &str = "https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode";
+pub const SPINE_ERROR_SYSTEM: &str =
+    "https://fhir.nhs.uk/CodeSystem/England-SpineErrorOrWarningCode";
 /// The one search parameter both searches take.
 pub const PATIENT_IDENTIFIER: &str = "patient:identifier";
 /// When the interface described by [`capability_statement`] last changed.
@@ -110,18 +111,18 @@ pub fn is_uuid(text: &str) -> bool {
     text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
 }
 
-/// A FHIR `instant`, in UTC to the millisecond: `2026-11-25T10:00:00.000Z`.
+/// A FHIR `instant` in UTC to the second, as the national examples write it:
+/// `2026-11-25T10:00:00+00:00`.
 pub fn instant(at: OffsetDateTime) -> String {
     let utc = at.to_offset(UtcOffset::UTC);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
         utc.year(),
         u8::from(utc.month()),
         utc.day(),
         utc.hour(),
         utc.minute(),
         utc.second(),
-        utc.millisecond()
     )
 }
 
@@ -179,76 +180,127 @@ pub fn care_team(plan: &Plan, nhs: &NhsNumber, today: Date, id: String) -> Value
     })
 }
 
-/// One recorded unscheduled access as an `AuditEvent`: when (`recorded`), who (the viewer's name
-/// and role in a contained `PractitionerRole`), where (the care setting, a contained
-/// `Organization` with its ODS code), and the patient as the entity. The viewer's user id is
-/// not shown.
-pub fn audit_event(visit: &Entry<AccessEvent>, nhs: &NhsNumber, id: String) -> Value {
+/// Where the resources of one response live: the FHIR base the request came to (absolute), so
+/// that each entry's `fullUrl` is `{base}/{type}/{id}` and entries refer to each other as
+/// `{type}/{id}`, as in the national API; or, when no base is known, `urn:uuid:{id}` for both
+/// (still resolvable inside the Bundle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base(Option<String>);
+
+impl Base {
+    /// `base` is an absolute URL without a trailing `/`, e.g. `https://cpis.example/fhir/r4`.
+    pub fn absolute(base: String) -> Self {
+        Self(Some(base))
+    }
+
+    pub fn unknown() -> Self {
+        Self(None)
+    }
+
+    /// The base as a prefix for links: the absolute URL, or `fallback` (a path) when unknown.
+    pub fn or<'a>(&'a self, fallback: &'a str) -> &'a str {
+        self.0.as_deref().unwrap_or(fallback)
+    }
+
+    pub fn full_url(&self, resource_type: &str, id: &str) -> String {
+        match &self.0 {
+            Some(base) => format!("{base}/{resource_type}/{id}"),
+            None => format!("urn:uuid:{id}"),
+        }
+    }
+
+    pub fn reference(&self, resource_type: &str, id: &str) -> String {
+        match &self.0 {
+            Some(_) => format!("{resource_type}/{id}"),
+            None => format!("urn:uuid:{id}"),
+        }
+    }
+}
+
+/// The code system of the national AuditEvent agent types.
+pub const ROLE_CLASS_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-RoleClass";
+
+fn role_class(code: &str, display: &str) -> Value {
+    json!({"coding": [{"system": ROLE_CLASS_SYSTEM, "code": code, "display": display}]})
+}
+
+/// One recorded unscheduled access as an `AuditEvent`, in the national shape: `recorded` (when),
+/// a `PAT` agent (the child, by NHS number) and an `ASSIGNED` agent referring to the viewer's
+/// `PractitionerRole` ([`practitioner_role`], included in the Bundle, also the `source.observer`).
+/// An access a system made without naming a user has a third agent, the system (DICOM
+/// `Application`), which is then the requestor. The viewer's user id is not shown.
+///
+/// Where the national examples differ from R4, R4 wins: `requestor` is a boolean, not the
+/// string `"true"`; `type` carries the code (`access`) with the display the examples show.
+pub fn audit_event(visit: &Entry<AccessEvent>, nhs: &NhsNumber, id: String, viewer: &str) -> Value {
     let event = &visit.item;
-    let (name, role) = (event.user.name.as_str(), event.user.role.as_str());
-    let setting = event.setting.name.as_str();
+    let by_system = event.via_system.is_some();
+    let mut agents = vec![
+        json!({
+            "type": role_class("PAT", "patient"),
+            "who": {"identifier": nhs_identifier(nhs)},
+            "requestor": false,
+        }),
+        json!({
+            "type": role_class("ASSIGNED", "assigned entity"),
+            "who": {"reference": viewer},
+            "requestor": !by_system,
+        }),
+    ];
+    if let Some(system) = &event.via_system {
+        agents.push(json!({
+            "type": {"coding": [{
+                "system": "http://dicom.nema.org/resources/ontology/DCM",
+                "code": "110150",
+                "display": "Application",
+            }]},
+            "who": {"type": "Device", "display": system.as_str()},
+            "name": system.as_str(),
+            "requestor": true,
+        }));
+    }
     json!({
         "resourceType": "AuditEvent",
         "id": id,
-        "contained": [
-            {
-                "resourceType": "Organization",
-                "id": "organization",
-                "identifier": [{"system": ODS_SYSTEM, "value": event.setting.ods_code.as_str()}],
-                "name": setting,
-            },
-            {
-                "resourceType": "PractitionerRole",
-                "id": "practitioner-role",
-                "practitioner": {"display": name},
-                "organization": {"reference": "#organization", "display": setting},
-                "code": [{"text": role}],
-            },
-        ],
         "type": {
-            "system": "http://dicom.nema.org/resources/ontology/DCM",
-            "code": "110110",
-            "display": "Patient Record",
+            "system": "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle",
+            "code": "access",
+            "display": "Access/View Record Lifecycle Event",
         },
-        "action": "R",
         "recorded": instant(event.accessed_at),
-        "outcome": "0",
-        "agent": [{
-            "who": {"reference": "#practitioner-role", "display": name},
-            "name": name,
-            "role": [{"text": role}],
-            "requestor": true,
-        }],
-        "source": {
-            "site": "CP-IS",
-            "observer": {"display": "CP-IS (Child Protection - Information Sharing)"},
-            "type": [{
-                "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
-                "code": "4",
-                "display": "Application Server",
-            }],
-        },
-        "entity": [{
-            "what": patient(nhs),
-            "type": {
-                "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
-                "code": "1",
-                "display": "Person",
-            },
-            "role": {
-                "system": "http://terminology.hl7.org/CodeSystem/object-role",
-                "code": "1",
-                "display": "Patient",
-            },
-        }],
+        "agent": agents,
+        "source": {"observer": {"reference": viewer}},
     })
 }
 
-/// A `searchset` Bundle of `resources` (each with an `id`), every one a match. An empty search
-/// is a Bundle with `total: 0` and no `entry`.
+/// The viewer of an access as the `PractitionerRole` a national consumer reads: the name
+/// (`practitioner.display`), the role (`code.coding.display`: CP-IS is given the role as text,
+/// so the coding has no system), and the care setting (`organization`, by ODS code, displayed
+/// as the national examples do, `NAME (ODS)`). For a system's access, its responsible person.
+pub fn practitioner_role(visit: &Entry<AccessEvent>, id: String) -> Value {
+    let event = &visit.item;
+    let role = event.user.role.as_str();
+    let setting = &event.setting;
+    json!({
+        "resourceType": "PractitionerRole",
+        "id": id,
+        "practitioner": {"display": event.user.name.as_str()},
+        "organization": {
+            "identifier": {"system": ODS_SYSTEM, "value": setting.ods_code.as_str()},
+            "display": format!("{} ({})", setting.name, setting.ods_code),
+        },
+        "code": [{"coding": [{"display": role}], "text": role}],
+    })
+}
+
+/// A `searchset` Bundle: `matches` (each with an `id`) and the resources they refer to
+/// (`includes`, `search.mode` `include`). `total` counts the matches only. An empty search is a
+/// Bundle with `total: 0` and no `entry`.
 pub fn searchset(
-    resources: Vec<Value>,
+    matches: Vec<Value>,
+    includes: Vec<Value>,
     self_url: &str,
+    base: &Base,
     now: OffsetDateTime,
     ids: &mut Ids,
 ) -> Value {
@@ -257,21 +309,24 @@ pub fn searchset(
         "id": ids.next_id(),
         "meta": {"lastUpdated": instant(now)},
         "type": "searchset",
-        "total": resources.len(),
+        "total": matches.len(),
         "link": [{"relation": "self", "url": self_url}],
     });
-    if !resources.is_empty() {
-        let entries: Vec<Value> = resources
-            .into_iter()
-            .map(|resource| {
-                let mut entry = json!({"search": {"mode": "match"}});
-                if let Some(id) = resource.get("id").and_then(Value::as_str) {
-                    entry["fullUrl"] = json!(format!("urn:uuid:{id}"));
-                }
-                entry["resource"] = resource;
-                entry
-            })
-            .collect();
+    let entry = |resource: Value, mode: &str| {
+        let resource_type = resource["resourceType"].as_str().unwrap_or_default();
+        let id = resource["id"].as_str().unwrap_or_default();
+        json!({
+            "fullUrl": base.full_url(resource_type, id),
+            "resource": resource,
+            "search": {"mode": mode},
+        })
+    };
+    let entries: Vec<Value> = matches
+        .into_iter()
+        .map(|r| entry(r, "match"))
+        .chain(includes.into_iter().map(|r| entry(r, "include")))
+        .collect();
+    if !entries.is_empty() {
         bundle["entry"] = Value::Array(entries);
     }
     bundle
@@ -299,9 +354,9 @@ impl SpineCode {
 
     pub fn display(self) -> &'static str {
         match self {
-            Self::InvalidSearchData => "Invalid search data",
-            Self::PreconditionFailed => "Precondition failed",
-            Self::AccessDenied => "Access denied",
+            Self::InvalidSearchData => "Invalid search data provided",
+            Self::PreconditionFailed => "Required condition was not fulfilled",
+            Self::AccessDenied => "Access has been denied to process this request",
         }
     }
 }
@@ -330,7 +385,6 @@ pub fn operation_outcome(issue: &Issue) -> Value {
         rendered["details"] = json!({
             "coding": [{
                 "system": SPINE_ERROR_SYSTEM,
-                "version": "1",
                 "code": code.code(),
                 "display": code.display(),
             }],
@@ -342,11 +396,21 @@ pub fn operation_outcome(issue: &Issue) -> Value {
     json!({"resourceType": "OperationOutcome", "issue": [rendered]})
 }
 
+/// The one `_include` the AuditEvent search accepts, as the national consumer guide spells it.
+pub const AUDIT_EVENT_INCLUDE: &str =
+    "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED";
+
+/// The CapabilityStatement of the national API, which this server follows.
+const NATIONAL_CAPABILITIES: &str =
+    "https://fhir.nhs.uk/CapabilityStatement/CPIS-FHIR-API-Producer";
+
 /// The headers the two searches take, documented once for the CapabilityStatement.
 const HEADERS_DOC: &str = "Headers: `Authorization: Bearer <credential>` (a care setting's \
-CP-IS credential; it also gives the organisation and its ODS code); `NHSD-End-User-Id`, \
-`NHSD-End-User-Name`, `NHSD-End-User-Role` (the user, required); `TraceID` (a UUID, echoed back; \
-generated when absent); `IsUnscheduledAccessEvent` (`true` or `false`, `true` when omitted).";
+CP-IS credential; it also gives the organisation and its ODS code); `TraceID` (a UUID, echoed \
+back; generated when absent); `IsUnscheduledAccessEvent` (`true` or `false`, `true` when \
+omitted); `NHSD-End-User-Id`, `NHSD-End-User-Name`, `NHSD-End-User-Role` (the user: all three, \
+or none when the credential has a registered system, whose nominated responsible person the \
+access is then recorded against; otherwise 400 PRECONDITION_FAILED).";
 
 fn search_param(definition: &str, what: &str) -> Value {
     json!([{
@@ -355,15 +419,16 @@ fn search_param(definition: &str, what: &str) -> Value {
         "type": "reference",
         "documentation": format!(
             "Required, exactly once, and only with the `:identifier` modifier and the NHS number \
-             system: `patient:identifier={NHS_NUMBER_SYSTEM}|{{nhs-number}}`. {what} No other \
-             search parameter, modifier, `_include`, `_sort`, `_count` or `_format` is accepted: \
-             an unknown one is refused with 400 INVALID_SEARCH_DATA."
+             system: `patient:identifier={NHS_NUMBER_SYSTEM}|{{nhs-number}}`. {what} Any other \
+             search parameter or modifier is refused with 400 INVALID_SEARCH_DATA. The national \
+             guide gives this parameter the type `token`; in R4 `patient` is a reference \
+             parameter searched by identifier, so it is declared as such."
         ),
     }])
 }
 
 /// The `CapabilityStatement` of this server: exactly the two searches it serves, the one
-/// parameter each takes, and JSON only.
+/// parameter each takes, the one `_include`, and JSON only.
 pub fn capability_statement() -> Value {
     json!({
         "resourceType": "CapabilityStatement",
@@ -376,8 +441,10 @@ pub fn capability_statement() -> Value {
         "publisher": "CP-IS",
         "description": "The clinician side of CP-IS (Child Protection - Information Sharing) in \
             the shape of the national FHIR R4 API: the child protection plans held for an NHS \
-            number (CareTeam) and the previous unscheduled accesses to them (AuditEvent).",
+            number (CareTeam) and the previous unscheduled accesses to them (AuditEvent, with \
+            the viewers as included PractitionerRoles).",
         "kind": "instance",
+        "instantiates": [NATIONAL_CAPABILITIES],
         "software": {"name": "CP-IS", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "CP-IS FHIR R4 query interface"},
         "fhirVersion": FHIR_VERSION,
@@ -385,8 +452,9 @@ pub fn capability_statement() -> Value {
         "rest": [{
             "mode": "server",
             "documentation": format!(
-                "Searches only; no read, history, create, update or delete. Errors are \
-                 OperationOutcome resources with a Spine-ErrorOrWarningCode: 400 \
+                "Searches only; no read, history, create, update or delete. Entries' fullUrl \
+                 are absolute URLs under the base the request came to. Errors are \
+                 OperationOutcome resources with a code from {SPINE_ERROR_SYSTEM}: 400 \
                  INVALID_SEARCH_DATA, 400 PRECONDITION_FAILED, 401/403 ACCESS_DENIED. {HEADERS_DOC}"
             ),
             "security": {
@@ -406,7 +474,7 @@ pub fn capability_statement() -> Value {
                         when unscheduled (IsUnscheduledAccessEvent true or omitted) it is added \
                         to the child's access history and each responsible local authority is \
                         notified; a scheduled access is audited only. A child with no visible \
-                        plan gives an empty searchset Bundle and leaves no trace.",
+                        plan gives an empty searchset Bundle and leaves no trace. No `_include`.",
                     "interaction": [{"code": "search-type"}],
                     "searchParam": search_param(
                         "http://hl7.org/fhir/SearchParameter/clinical-patient",
@@ -415,13 +483,20 @@ pub fn capability_statement() -> Value {
                 },
                 {
                     "type": "AuditEvent",
-                    "documentation": "The child's access history: the newest 25 unscheduled \
-                        accesses, newest first, each with when (recorded), the viewer's name and \
-                        role (contained PractitionerRole) and care setting (contained \
-                        Organization with its ODS code), and the patient as entity. Reading the \
-                        history records nothing and notifies nobody. A child with no visible \
-                        plan gives an empty searchset Bundle.",
+                    "documentation": format!(
+                        "The child's access history: the newest 25 unscheduled accesses, newest \
+                         first, each with when (recorded), the child (agent PAT) and the viewer \
+                         (agent ASSIGNED, a PractitionerRole: name, role and care setting); an \
+                         access a system made without naming a user also has the system as an \
+                         agent (DICOM 110150 Application) and its PractitionerRole is the \
+                         system's nominated responsible person. The PractitionerRoles are \
+                         always included (search.mode include), whether or not the search \
+                         asks with `_include={AUDIT_EVENT_INCLUDE}`, the one _include value \
+                         accepted. Reading the history records nothing and notifies nobody. A \
+                         child with no visible plan gives an empty searchset Bundle."
+                    ),
                     "interaction": [{"code": "search-type"}],
+                    "searchInclude": [AUDIT_EVENT_INCLUDE],
                     "searchParam": search_param(
                         "http://hl7.org/fhir/SearchParameter/AuditEvent-patient",
                         "At most 25 AuditEvents, newest first.",
@@ -462,6 +537,7 @@ mod tests {
                     ods_code: OdsCode::parse("RR8").unwrap(),
                     name: DisplayName::parse("Leeds General Infirmary ED").unwrap(),
                 },
+                via_system: None,
                 unscheduled: true,
                 accessed_at: datetime!(2026-11-24 23:15:02.123456 +01:00),
             },
@@ -515,11 +591,11 @@ mod tests {
     }
 
     #[test]
-    fn instants_are_utc_to_the_millisecond() {
-        assert_eq!(instant(NOW), "2026-11-25T10:00:00.000Z");
+    fn instants_are_utc_to_the_second_as_the_national_examples() {
+        assert_eq!(instant(NOW), "2026-11-25T10:00:00+00:00");
         assert_eq!(
             instant(datetime!(2026-11-24 23:15:02.123456 +01:00)),
-            "2026-11-24T22:15:02.123Z"
+            "2026-11-24T22:15:02+00:00"
         );
     }
 
@@ -580,30 +656,35 @@ mod tests {
     }
 
     #[test]
-    fn a_visit_becomes_an_audit_event_with_viewer_role_and_setting() {
-        let event = audit_event(&visit(), &nhs(), "id-2".into());
-        assert_eq!(event["recorded"], "2026-11-24T22:15:02.123Z");
-        assert_eq!(event["agent"][0]["name"], "Dr A Patel");
-        assert_eq!(event["agent"][0]["who"]["reference"], "#practitioner-role");
-        let contained = event["contained"].as_array().unwrap();
-        let role = contained
-            .iter()
-            .find(|r| r["resourceType"] == "PractitionerRole")
-            .unwrap();
-        assert_eq!(role["code"][0]["text"], "ED Doctor");
-        assert_eq!(role["organization"]["reference"], "#organization");
-        let org = contained
-            .iter()
-            .find(|r| r["resourceType"] == "Organization")
-            .unwrap();
-        assert_eq!(org["id"], "organization");
+    fn a_visit_becomes_an_audit_event_with_pat_and_assigned_agents() {
+        let event = audit_event(&visit(), &nhs(), "id-2".into(), "PractitionerRole/id-3");
+        assert_eq!(event["recorded"], "2026-11-24T22:15:02+00:00");
         assert_eq!(
-            org["identifier"][0],
-            json!({"system": ODS_SYSTEM, "value": "RR8"})
+            event["type"]["system"],
+            "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
         );
         assert_eq!(
-            event["entity"][0]["what"]["identifier"]["value"],
-            "9434765919"
+            event["type"]["display"],
+            "Access/View Record Lifecycle Event"
+        );
+        let agents = event["agent"].as_array().unwrap();
+        assert_eq!(agents.len(), 2);
+        assert_eq!(agents[0]["type"]["coding"][0]["system"], ROLE_CLASS_SYSTEM);
+        assert_eq!(agents[0]["type"]["coding"][0]["code"], "PAT");
+        assert_eq!(
+            agents[0]["who"]["identifier"],
+            json!({"system": NHS_NUMBER_SYSTEM, "value": "9434765919"})
+        );
+        assert_eq!(agents[0]["requestor"], false);
+        assert_eq!(agents[1]["type"]["coding"][0]["code"], "ASSIGNED");
+        assert_eq!(
+            agents[1]["who"],
+            json!({"reference": "PractitionerRole/id-3"})
+        );
+        assert_eq!(agents[1]["requestor"], true, "a boolean, as R4 has it");
+        assert_eq!(
+            event["source"]["observer"]["reference"],
+            "PractitionerRole/id-3"
         );
         assert!(
             !event.to_string().contains("555021935107"),
@@ -612,23 +693,99 @@ mod tests {
     }
 
     #[test]
-    fn a_searchset_counts_its_entries_and_an_empty_one_has_none() {
+    fn the_viewer_is_a_practitioner_role_with_name_role_and_organisation() {
+        let role = practitioner_role(&visit(), "id-3".into());
+        assert_eq!(role["resourceType"], "PractitionerRole");
+        assert_eq!(role["id"], "id-3");
+        assert_eq!(role["practitioner"], json!({"display": "Dr A Patel"}));
+        assert_eq!(
+            role["code"][0]["coding"][0],
+            json!({"display": "ED Doctor"})
+        );
+        assert_eq!(role["code"][0]["text"], "ED Doctor");
+        assert_eq!(
+            role["organization"]["display"],
+            "Leeds General Infirmary ED (RR8)"
+        );
+        assert_eq!(
+            role["organization"]["identifier"],
+            json!({"system": ODS_SYSTEM, "value": "RR8"})
+        );
+        assert!(
+            !role.to_string().contains("555021935107"),
+            "the user id is not shown"
+        );
+    }
+
+    #[test]
+    fn a_systems_access_has_the_system_as_requestor_and_its_responsible_person_as_viewer() {
+        let mut by_system = visit();
+        by_system.item.via_system = Some(DisplayName::parse("Symphony ED").unwrap());
+        let event = audit_event(&by_system, &nhs(), "id-2".into(), "PractitionerRole/id-3");
+        let agents = event["agent"].as_array().unwrap();
+        assert_eq!(agents.len(), 3);
+        assert_eq!(agents[1]["requestor"], false, "the person did not ask");
+        assert_eq!(agents[2]["type"]["coding"][0]["code"], "110150");
+        assert_eq!(
+            agents[2]["who"],
+            json!({"type": "Device", "display": "Symphony ED"})
+        );
+        assert_eq!(agents[2]["requestor"], true);
+        let role = practitioner_role(&by_system, "id-3".into());
+        assert_eq!(role["practitioner"]["display"], "Dr A Patel");
+    }
+
+    #[test]
+    fn a_searchset_counts_its_matches_and_gives_absolute_full_urls() {
         let mut ids = Ids::new([1; 16]);
         let p = plan(PlanType::ChildProtectionPlan, date!(2026 - 01 - 01), None);
         let team = care_team(&p, &nhs(), NOW.date(), ids.next_id());
         let team_id = team["id"].as_str().unwrap().to_string();
-        let bundle = searchset(vec![team], "/fhir/r4/CareTeam?x", NOW, &mut ids);
+        let role = practitioner_role(&visit(), "r1".into());
+        let base = Base::absolute("https://cpis.example/fhir/r4".into());
+        let bundle = searchset(
+            vec![team],
+            vec![role],
+            "https://x/CareTeam?x",
+            &base,
+            NOW,
+            &mut ids,
+        );
         assert_eq!(bundle["type"], "searchset");
-        assert_eq!(bundle["total"], 1);
-        assert_eq!(bundle["entry"][0]["fullUrl"], format!("urn:uuid:{team_id}"));
+        assert_eq!(bundle["total"], 1, "includes are not counted");
+        assert_eq!(
+            bundle["entry"][0]["fullUrl"],
+            format!("https://cpis.example/fhir/r4/CareTeam/{team_id}")
+        );
         assert_eq!(bundle["entry"][0]["search"]["mode"], "match");
-        assert_eq!(bundle["link"][0]["url"], "/fhir/r4/CareTeam?x");
-        assert_eq!(bundle["meta"]["lastUpdated"], "2026-11-25T10:00:00.000Z");
-        let empty = searchset(vec![], "/fhir/r4/CareTeam?x", NOW, &mut ids);
+        assert_eq!(
+            bundle["entry"][1]["fullUrl"],
+            "https://cpis.example/fhir/r4/PractitionerRole/r1"
+        );
+        assert_eq!(bundle["entry"][1]["search"]["mode"], "include");
+        assert_eq!(bundle["link"][0]["url"], "https://x/CareTeam?x");
+        assert_eq!(bundle["meta"]["lastUpdated"], "2026-11-25T10:00:00+00:00");
+        assert_eq!(
+            base.reference("PractitionerRole", "r1"),
+            "PractitionerRole/r1"
+        );
+        let empty = searchset(vec![], vec![], "/fhir/r4/CareTeam?x", &base, NOW, &mut ids);
         assert_eq!(empty["total"], 0);
         assert!(
             empty.get("entry").is_none(),
             "FHIR JSON has no empty arrays"
+        );
+    }
+
+    #[test]
+    fn without_a_known_base_entries_are_urn_uuids_and_refer_to_each_other_so() {
+        let base = Base::unknown();
+        assert_eq!(base.full_url("PractitionerRole", "r1"), "urn:uuid:r1");
+        assert_eq!(base.reference("PractitionerRole", "r1"), "urn:uuid:r1");
+        assert_eq!(base.or("/fhir/r4"), "/fhir/r4");
+        assert_eq!(
+            Base::absolute("https://a/fhir/r4".into()).or("/fhir/r4"),
+            "https://a/fhir/r4"
         );
     }
 
@@ -643,7 +800,12 @@ mod tests {
         let issue = &outcome["issue"][0];
         assert_eq!(issue["severity"], "error");
         assert_eq!(issue["code"], "invalid");
-        assert_eq!(issue["details"]["coding"][0]["system"], SPINE_ERROR_SYSTEM);
+        assert_eq!(
+            issue["details"]["coding"][0],
+            json!({"system": "https://fhir.nhs.uk/CodeSystem/England-SpineErrorOrWarningCode",
+                   "code": "PRECONDITION_FAILED", "display": "Required condition was not fulfilled"}),
+            "the code system and display of the national guide's examples"
+        );
         assert_eq!(issue["details"]["coding"][0]["code"], "PRECONDITION_FAILED");
         assert_eq!(issue["location"], json!(["http.TraceID"]));
         let bare = operation_outcome(&Issue {
@@ -667,6 +829,8 @@ mod tests {
             .map(|r| r["type"].as_str().unwrap())
             .collect();
         assert_eq!(types, ["CareTeam", "AuditEvent"]);
+        assert_eq!(resources[1]["searchInclude"], json!([AUDIT_EVENT_INCLUDE]));
+        assert!(resources[0].get("searchInclude").is_none());
         for r in resources {
             assert_eq!(r["interaction"], json!([{"code": "search-type"}]));
             assert_eq!(r["searchParam"].as_array().unwrap().len(), 1);

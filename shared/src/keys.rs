@@ -8,11 +8,18 @@ use crate::auth::CredentialId;
 use crate::identifiers::{CaseRef, OdsCode};
 use crate::log::Log;
 use crate::nhs_number::NhsNumber;
-use crate::plan::PlanType;
+use crate::plan::{ISO_DATE, PlanType};
+use time::Date;
 
 /// `cred/{credential id}`: a credential (hash of its secret and the organisation it speaks for).
 pub fn credential(id: &CredentialId) -> String {
     format!("cred/{id}")
+}
+
+/// `cred-system/{credential id}`: the system a care setting's credential belongs to and its
+/// nominated responsible person (see [`crate::auth::register_system`]).
+pub fn credential_system(id: &CredentialId) -> String {
+    format!("cred-system/{id}")
 }
 
 /// `org/{ods}`: an organisation's registration (name, kind).
@@ -60,4 +67,35 @@ pub fn visits(nhs: &NhsNumber) -> Log {
 /// `log/audit/{nhs}/…`: scheduled user accesses (audited, but not in the history).
 pub fn scheduled_access_audit(nhs: &NhsNumber) -> Log {
     Log::new(format!("log/audit/{nhs}"))
+}
+
+/// `tally/{la}`: counter of the LA's held plans by type and of its cases waiting for an NHS
+/// number, packed into one number so that a request changes them all in one `increment` (see
+/// [`crate::tally`]).
+pub fn tally(la: &OdsCode) -> String {
+    format!("tally/{la}")
+}
+
+/// `tally/{la}/due/{YYYY-MM-DD}`: counter of the LA's waiting cases that were not yet due when
+/// recorded, by the day their NHS number is due.
+pub fn not_yet_due_on_day(la: &OdsCode, due: Date) -> String {
+    let day = due.format(ISO_DATE).expect("a date always formats");
+    format!("tally/{la}/due/{day}")
+}
+
+/// `tally/{la}/due/{YYYY-MM}`: the same cases, by the month their NHS number is due.
+pub fn not_yet_due_in_month(la: &OdsCode, year: i32, month: time::Month) -> String {
+    format!("tally/{la}/due/{year:04}-{:02}", u8::from(month))
+}
+
+/// `log/local-authorities/…`: every LA ever registered, so that the administrator's match rate
+/// reads a list instead of scanning keys.
+pub fn local_authorities() -> Log {
+    Log::new("log/local-authorities".into())
+}
+
+/// `worktray-start/{la}`: a feed position before which the LA's alert feed holds no case still
+/// waiting for its NHS number (a hint that spares the worktray re-reading its closed past).
+pub fn worktray_start(la: &OdsCode) -> String {
+    format!("worktray-start/{la}")
 }

@@ -18,3 +18,5 @@ pub mod plan;
 pub mod records;
 pub mod store;
 pub mod submit;
+pub mod tally;
+pub mod worktray;

@@ -9,7 +9,7 @@
 //! an entry after it is older than the grace period (its writer has certainly given up: a request
 //! never lives that long).
 
-use crate::store::{KeyValue, StoreError, decode, encode};
+use crate::store::{KeyValue, StoreError, decode, decode_counter, encode, read_counters};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -80,10 +80,9 @@ impl Log {
         )
     }
 
-    /// The highest number handed out so far (one `increment` by 0: never a `get`, which reads a
-    /// counter differently on different backends).
+    /// The highest number handed out so far: one `get`, no write ([`read_counters`]).
     pub fn head(&self, store: &impl KeyValue) -> Result<u64, StoreError> {
-        Ok(to_seq(store.increment(&self.head_key(), 0)?))
+        Ok(to_seq(read_counters(store, &[self.head_key()])?[0]))
     }
 
     /// Up to `limit` entries after `cursor`, in order (two calls: head, then one `get-many`).
@@ -96,6 +95,19 @@ impl Log {
         gap_grace: Duration,
     ) -> Result<Page<T>, StoreError> {
         let head = self.head(store)?;
+        self.read_after_head(store, head, cursor, limit, now, gap_grace)
+    }
+
+    /// As [`Log::read_after`], with the head already read (one `get-many`).
+    pub fn read_after_head<T: DeserializeOwned>(
+        &self,
+        store: &impl KeyValue,
+        head: u64,
+        cursor: u64,
+        limit: u64,
+        now: OffsetDateTime,
+        gap_grace: Duration,
+    ) -> Result<Page<T>, StoreError> {
         let last = head.min(cursor.saturating_add(limit));
         if last <= cursor {
             return Ok(Page {
@@ -166,10 +178,9 @@ impl Log {
         Ok(entries)
     }
 
-    /// Every entry of a log that is usually short, leaving no trace when the log was never
-    /// written (an `increment` by 0 would create its head): one `get-many` of the head and the
-    /// first `probe` positions; then, only if the head exists, the head as a counter and any
-    /// entries past `probe`.
+    /// Every entry of a log that is usually short, in one `get-many` of the head and the first
+    /// `probe` positions (and one more for any entries past `probe`). Reads only: a log that was
+    /// never written leaves no trace.
     pub fn read_all_if_any<T: DeserializeOwned>(
         &self,
         store: &impl KeyValue,
@@ -179,10 +190,13 @@ impl Log {
             .chain((1..=probe).map(|seq| self.entry_key(seq)))
             .collect();
         let mut values = store.get_many(&keys)?.into_iter();
-        if values.next().flatten().is_none() {
-            return Ok(vec![]);
-        }
-        let head = self.head(store)?;
+        let head = match values.next().flatten() {
+            None => return Ok(vec![]),
+            Some(bytes) => match decode_counter(&bytes) {
+                Some(head) => to_seq(head),
+                None => self.head(store)?, // a layout Spin's stores do not use
+            },
+        };
         let mut entries = Vec::new();
         for (key, value) in keys[1..].iter().zip(values).take(head.min(probe) as usize) {
             if let Some(bytes) = value {
@@ -237,6 +251,56 @@ mod tests {
 
     fn items(page: &Page<String>) -> Vec<&str> {
         page.entries.iter().map(|e| e.item.as_str()).collect()
+    }
+
+    #[test]
+    fn counters_decode_in_both_of_spins_layouts() {
+        assert_eq!(decode_counter(&7i64.to_le_bytes()), Some(7)); // SQLite
+        assert_eq!(decode_counter(b"7"), Some(7)); // Redis
+        assert_eq!(decode_counter(b"12345678"), Some(12_345_678)); // eight digits: text
+        assert_eq!(decode_counter(b"-3"), Some(-3));
+        assert_eq!(decode_counter(&0i64.to_le_bytes()), Some(0));
+        for unknown in [&b""[..], b"-", b"7x", b"{\"n\":7}", &[1, 2, 3]] {
+            assert_eq!(decode_counter(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn a_head_is_read_without_writing_and_an_absent_one_stays_absent() {
+        let store = MemoryStore::new();
+        let log = Log::new("log/test".into());
+        assert_eq!(log.head(&store).unwrap(), 0);
+        assert!(store.snapshot().is_empty(), "reading left no trace");
+        append(&store, &log, "a", NOW);
+        append(&store, &log, "b", NOW);
+        store.take_calls();
+        assert_eq!(log.head(&store).unwrap(), 2);
+        assert_eq!(store.take_calls(), [crate::store::Call::Get]);
+        // Redis's layout, as another backend would leave it.
+        store.set_many(&[(log.head_key(), b"41".to_vec())]).unwrap();
+        assert_eq!(log.head(&store).unwrap(), 41);
+    }
+
+    #[test]
+    fn a_short_log_is_read_in_one_call_and_a_missing_one_leaves_no_trace() {
+        let store = MemoryStore::new();
+        let log = Log::new("log/short".into());
+        assert!(log.read_all_if_any::<String>(&store, 4).unwrap().is_empty());
+        assert!(store.snapshot().is_empty());
+        for item in ["a", "b", "c", "d", "e", "f"] {
+            append(&store, &log, item, NOW);
+        }
+        store.take_calls();
+        let within: Vec<String> = log
+            .read_all_if_any::<String>(&store, 8)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.item)
+            .collect();
+        assert_eq!(within, ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(store.take_calls(), [crate::store::Call::GetMany]);
+        let beyond = log.read_all_if_any::<String>(&store, 4).unwrap();
+        assert_eq!(beyond.len(), 6, "entries past the probe are read too");
     }
 
     #[test]

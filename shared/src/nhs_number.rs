@@ -96,6 +96,19 @@ impl NhsNumber {
         self.0.starts_with("999")
     }
 
+    /// The `n`-th valid number of a fixed sequence in the test range (999…): test data for
+    /// this crate's tests, the end-to-end suite and the throughput example.
+    pub fn test_number(n: u32) -> Self {
+        (0..)
+            .map(|k| format!("999{:06}", n.wrapping_mul(11).wrapping_add(k) % 1_000_000))
+            .find_map(|nine| {
+                (0..10)
+                    .map(|d| format!("{nine}{d}"))
+                    .find_map(|candidate| Self::parse(&candidate).ok())
+            })
+            .expect("every run of eleven nine-digit prefixes has a valid completion")
+    }
+
     /// The number grouped for display: `943 476 5919`.
     pub fn display_grouped(&self) -> String {
         format!("{} {} {}", &self.0[..3], &self.0[3..6], &self.0[6..])

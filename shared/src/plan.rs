@@ -100,6 +100,33 @@ impl<'de> Deserialize<'de> for PlanType {
     }
 }
 
+/// The point of the child protection process at which the LA recorded a case, each a point where
+/// statutory guidance expects the NHS number to be recorded. Optional on a submission; kept only
+/// for a case still waiting for its NHS number (its worktray shows it), never shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// A section 47 enquiry (Children Act 1989).
+    S47Enquiry,
+    /// The Initial Child Protection Conference.
+    Icpc,
+    /// The child became looked after.
+    LookedAfter,
+}
+
+impl Stage {
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        match text.trim() {
+            "s47_enquiry" => Ok(Self::S47Enquiry),
+            "icpc" => Ok(Self::Icpc),
+            "looked_after" => Ok(Self::LookedAfter),
+            other => Err(FieldError(format!(
+                "unknown stage {other:?}: use s47_enquiry, icpc or looked_after"
+            ))),
+        }
+    }
+}
+
 /// The LA responsible for a plan, and whom a clinician should call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponsibleLa {
@@ -248,6 +275,24 @@ pub(crate) mod tests {
             delete_date: None,
             responsible_la: la("LA1"),
         }
+    }
+
+    #[test]
+    fn stages_parse_from_their_wire_names_only() {
+        for (text, stage) in [
+            ("s47_enquiry", Stage::S47Enquiry),
+            ("icpc", Stage::Icpc),
+            ("looked_after", Stage::LookedAfter),
+        ] {
+            assert_eq!(Stage::parse(text).unwrap(), stage);
+            assert_eq!(serde_json::to_value(stage).unwrap(), text);
+        }
+        assert!(
+            Stage::parse("ICPC")
+                .unwrap_err()
+                .0
+                .contains("unknown stage")
+        );
     }
 
     #[test]

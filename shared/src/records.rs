@@ -158,7 +158,7 @@ mod tests {
             LISTING_PROBE + 3
         );
         use crate::store::Call::*;
-        assert_eq!(store.take_calls(), [GetMany, Increment, GetMany, GetMany]);
+        assert_eq!(store.take_calls(), [GetMany, GetMany, GetMany]);
     }
 
     #[test]

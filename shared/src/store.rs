@@ -24,7 +24,8 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
-/// One key-value store, as the CP-IS operations need it. Each method is one host call.
+/// One key-value store, as the CP-IS operations need it. Each method is one host call, except
+/// `get_many` on a backend whose `get-many` is broken (docs/storage.md, "Reading several keys").
 pub trait KeyValue {
     /// A compare-and-swap handle: the value of one key as [`KeyValue::cas_begin`] saw it.
     type Cas;
@@ -66,6 +67,45 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreEr
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("CP-IS types always serialise")
+}
+
+/// Reads counters without writing: one `get` for one key, one `get-many` for several, where
+/// `increment(key, 0)` would be a write transaction per key on Spin's SQLite store (and would
+/// create the key). Each value is decoded in the layouts Spin's stores keep counters in
+/// ([`decode_counter`]); an absent key is 0. A value in neither layout (a backend that keeps
+/// counters another way) is read with `increment(key, 0)`, which every backend answers.
+pub fn read_counters(store: &impl KeyValue, keys: &[String]) -> Result<Vec<i64>, StoreError> {
+    let values = match keys {
+        [] => return Ok(vec![]),
+        [key] => vec![store.get(key)?],
+        _ => store.get_many(keys)?,
+    };
+    values
+        .into_iter()
+        .zip(keys)
+        .map(|(value, key)| match value {
+            None => Ok(0),
+            Some(bytes) => match decode_counter(&bytes) {
+                Some(counter) => Ok(counter),
+                None => store.increment(key, 0),
+            },
+        })
+        .collect()
+}
+
+/// A counter's value from its stored bytes: decimal text (Spin's Redis store: `INCRBY`) or 8
+/// little-endian bytes (Spin's SQLite store, and [`MemoryStore`]). Text wins when both fit: 8
+/// bytes that are all ASCII digits would be a little-endian counter above 3.4 × 10^18, which no
+/// count reaches. `None` for any other layout.
+pub fn decode_counter(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    match text {
+        Some(text) => text.parse().ok(),
+        None => <[u8; 8]>::try_from(bytes).ok().map(i64::from_le_bytes),
+    }
 }
 
 /// Outcome of [`update_json`]'s closure.
@@ -399,6 +439,31 @@ mod tests {
             update_json::<_, u64, _, _>(&store, "n", |_| Ok(Update::Keep(7)));
         assert_eq!(r.unwrap(), 7);
         assert!(!store.take_calls().iter().any(|c| c.writes()));
+    }
+
+    #[test]
+    fn counters_are_read_without_writing_in_either_backends_form() {
+        let store = MemoryStore::new();
+        store.increment("sqlite", 42).unwrap();
+        store.increment("negative", -3).unwrap();
+        store
+            .set_many(&[
+                ("redis".into(), b"1234567".to_vec()),
+                ("redis8".into(), b"12345678".to_vec()),
+                ("junk".into(), b"{}".to_vec()),
+            ])
+            .unwrap();
+        store.take_calls();
+        let keys = ["sqlite", "negative", "redis", "redis8", "absent"].map(String::from);
+        assert_eq!(
+            read_counters(&store, &keys).unwrap(),
+            [42, -3, 1_234_567, 12_345_678, 0]
+        );
+        assert_eq!(store.take_calls(), [Call::GetMany]);
+        match read_counters(&store, &["junk".to_string()]) {
+            Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "junk"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@ use crate::error::ApiError;
 use crate::identifiers::{CaseRef, DisplayName, OdsCode, PhoneNumber};
 use crate::keys;
 use crate::nhs_number::NhsNumber;
-use crate::plan::{Plan, PlanType, ResponsibleLa};
+use crate::plan::{Plan, PlanType, ResponsibleLa, Stage, iso_date};
 use crate::records::{self, Change};
 use crate::store::{KeyValue, encode, get_json};
+use crate::tally::{TallyChange, check_due_within_horizon, counted_due};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
@@ -30,6 +31,8 @@ pub struct RecordInput {
     pub start_date: Option<String>,
     pub end_date: Option<String>,
     pub delete_date: Option<String>,
+    /// Where in the process the case was recorded: `s47_enquiry`, `icpc` or `looked_after`.
+    pub stage: Option<String>,
     pub local_authority: Option<LocalAuthorityInput>,
 }
 
@@ -50,6 +53,8 @@ pub enum Submission {
     Upsert {
         nhs_number: Option<NhsNumber>,
         plan: Plan,
+        /// Kept only while the case waits for its NHS number.
+        stage: Option<Stage>,
     },
     /// Remove the LA's plan of this type for the child.
     WithdrawPlan {
@@ -76,8 +81,24 @@ pub enum Applied {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PendingCase {
-    Open { plan: Plan, alert: u64 },
-    Resolved { nhs_number: NhsNumber },
+    Open {
+        plan: Plan,
+        /// The feed position of its `missing_nhs_number` alert; also its place in the worktray.
+        alert: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<Stage>,
+        /// The due date it is counted under as not yet due, if it was due today or later when
+        /// recorded or corrected (see [`crate::tally`]).
+        #[serde(
+            default,
+            with = "iso_date::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        counted_due: Option<Date>,
+    },
+    Resolved {
+        nhs_number: NhsNumber,
+    },
     Withdrawn,
 }
 
@@ -109,8 +130,9 @@ fn parse_nhs(value: &str) -> Result<NhsNumber, ApiError> {
 }
 
 impl RecordInput {
-    /// Checks every field, and that the LA submits only for itself.
-    pub fn validate(&self, caller: &OdsCode) -> Result<Submission, ApiError> {
+    /// Checks every field, and that the LA submits only for itself; `today` bounds how far
+    /// ahead a case without NHS number may be due.
+    pub fn validate(&self, caller: &OdsCode, today: Date) -> Result<Submission, ApiError> {
         let plan_type = |field| {
             parse_field(
                 required(&self.plan_type, field)?,
@@ -206,52 +228,98 @@ impl RecordInput {
         };
         plan.check_dates()
             .map_err(|(field, e)| ApiError::invalid(field, e))?;
-        Ok(Submission::Upsert { nhs_number, plan })
+        if nhs_number.is_none() {
+            check_due_within_horizon(plan.start_date, today)
+                .map_err(|e| ApiError::invalid("start_date", e))?;
+        }
+        let stage = self
+            .stage
+            .as_deref()
+            .map(|stage| parse_field(stage, "stage", Stage::parse))
+            .transpose()?;
+        Ok(Submission::Upsert {
+            nhs_number,
+            plan,
+            stage,
+        })
     }
 }
 
-/// Applies one checked submission for the LA `la`.
+/// Applies one checked submission for the LA `la`, and then its change to the LA's counts.
 pub fn apply(
     store: &impl KeyValue,
     la: &OdsCode,
     submission: Submission,
     now: OffsetDateTime,
 ) -> Result<Applied, ApiError> {
+    let mut tally = TallyChange::default();
+    let applied = apply_counted(store, la, submission, now, &mut tally);
+    settle(store, la, &tally, applied)
+}
+
+/// Applies the counts' change of what a request wrote, even when it failed after writing some
+/// of it, so that the counts follow the records; the request's own error comes first.
+fn settle<T>(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    tally: &TallyChange,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let counted = tally.apply(store, la);
+    let value = result?;
+    counted?;
+    Ok(value)
+}
+
+/// Applies one checked submission and notes in `tally` how it changed the LA's counts.
+fn apply_counted(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    submission: Submission,
+    now: OffsetDateTime,
+    tally: &mut TallyChange,
+) -> Result<Applied, ApiError> {
     match submission {
         Submission::Upsert {
             nhs_number: Some(nhs),
             plan,
+            stage: _,
         } => {
             let applied = match records::upsert_plan(store, &nhs, &plan, now)? {
-                Change::Created => Applied::Created,
+                Change::Created => {
+                    tally.plan_created(plan.plan_type);
+                    Applied::Created
+                }
                 Change::Updated => Applied::Updated,
                 Change::Unchanged => Applied::Unchanged,
             };
-            resolve_pending_case(store, la, &plan.case_ref, Some(&nhs), now)?;
+            resolve_pending_case(store, la, &plan.case_ref, Some(&nhs), now, tally)?;
             Ok(applied)
         }
         Submission::Upsert {
             nhs_number: None,
             plan,
-        } => hold_for_nhs_number(store, la, plan, now),
+            stage,
+        } => hold_for_nhs_number(store, la, plan, stage, now, tally),
         Submission::WithdrawPlan {
             nhs_number,
             plan_type,
         } => Ok(
             if records::withdraw_plan(store, &nhs_number, la, plan_type)? {
+                tally.plan_withdrawn(plan_type);
                 Applied::Withdrawn
             } else {
                 // Already gone: re-sending a withdrawal is harmless.
                 Applied::Unchanged
             },
         ),
-        Submission::WithdrawCase { case_ref } => {
-            Ok(if resolve_pending_case(store, la, &case_ref, None, now)? {
+        Submission::WithdrawCase { case_ref } => Ok(
+            if resolve_pending_case(store, la, &case_ref, None, now, tally)? {
                 Applied::Withdrawn
             } else {
                 Applied::Unchanged
-            })
-        }
+            },
+        ),
     }
 }
 
@@ -260,16 +328,38 @@ fn hold_for_nhs_number(
     store: &impl KeyValue,
     la: &OdsCode,
     plan: Plan,
+    stage: Option<Stage>,
     now: OffsetDateTime,
+    tally: &mut TallyChange,
 ) -> Result<Applied, ApiError> {
     let key = keys::pending_case(la, &plan.case_ref);
     let existing: Option<PendingCase> = get_json(store, &key)?;
-    if let Some(PendingCase::Open { plan: held, alert }) = existing {
-        if held == plan {
+    let due = counted_due(plan.start_date, now.date());
+    if let Some(PendingCase::Open {
+        plan: held,
+        alert,
+        stage: held_stage,
+        counted_due: held_due,
+    }) = existing
+    {
+        if held == plan && held_stage == stage {
             return Ok(Applied::HeldForNhsNumber);
         }
-        // Corrected details of a case already alerted: no second alert.
-        store.set_many(&[(key, encode(&PendingCase::Open { plan, alert }))])?;
+        // Corrected details of a case already alerted: no second alert, same place in the
+        // worktray; counted under its new due date if that is still ahead.
+        let due = if held.start_date == plan.start_date {
+            held_due
+        } else {
+            due
+        };
+        let corrected = PendingCase::Open {
+            plan,
+            alert,
+            stage,
+            counted_due: due,
+        };
+        store.set_many(&[(key, encode(&corrected))])?;
+        tally.move_due(held_due, due);
         return Ok(Applied::HeldForNhsNumber);
     }
     let alert = Alert::MissingNhsNumber {
@@ -284,9 +374,12 @@ fn hold_for_nhs_number(
         encode(&PendingCase::Open {
             plan,
             alert: prepared.seq,
+            stage,
+            counted_due: due,
         }),
     );
     store.set_many(&[prepared.write, case])?;
+    tally.case_opened(due);
     Ok(Applied::HeldForNhsNumber)
 }
 
@@ -298,9 +391,16 @@ fn resolve_pending_case(
     case_ref: &CaseRef,
     nhs: Option<&NhsNumber>,
     now: OffsetDateTime,
+    tally: &mut TallyChange,
 ) -> Result<bool, ApiError> {
     let key = keys::pending_case(la, case_ref);
-    let Some(PendingCase::Open { plan, alert }) = get_json(store, &key)? else {
+    let Some(PendingCase::Open {
+        plan,
+        alert,
+        counted_due,
+        ..
+    }) = get_json(store, &key)?
+    else {
         return Ok(false);
     };
     let (status, resolution) = match nhs {
@@ -322,6 +422,7 @@ fn resolve_pending_case(
     };
     let prepared = prepare_alert(store, la, resolved, now)?;
     store.set_many(&[prepared.write, (key, encode(&status))])?;
+    tally.case_closed(counted_due);
     Ok(true)
 }
 
@@ -360,7 +461,8 @@ pub struct BatchInput {
 
 /// Checks and applies each record in turn. A record that fails its checks is rejected with its
 /// reason and the rest go on; a store failure stops the batch (the caller answers 503), and
-/// since every record is idempotent the LA simply sends the whole batch again.
+/// since every record is idempotent the LA simply sends the whole batch again. The batch's
+/// change to the LA's counts is applied once, at its end (also when it stops).
 pub fn apply_batch(
     store: &impl KeyValue,
     la: &OdsCode,
@@ -379,28 +481,9 @@ pub fn apply_batch(
             ),
         ));
     }
-    let mut results = Vec::with_capacity(batch.records.len());
-    for (index, raw) in batch.records.into_iter().enumerate() {
-        let checked = serde_json::from_value::<RecordInput>(raw)
-            .map_err(|e| {
-                ApiError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "malformed_record",
-                    e.to_string(),
-                )
-            })
-            .and_then(|input| input.validate(la));
-        results.push(match checked {
-            Ok(submission) => RecordResult::Accepted {
-                index,
-                applied: apply(store, la, submission, now)?,
-            },
-            Err(error) => RecordResult::Rejected {
-                index,
-                error: prefix_field(error, index),
-            },
-        });
-    }
+    let mut tally = TallyChange::default();
+    let results = apply_records(store, la, batch.records, now, &mut tally);
+    let results = settle(store, la, &tally, results)?;
     let accepted = results
         .iter()
         .filter(|r| matches!(r, RecordResult::Accepted { .. }))
@@ -419,6 +502,39 @@ pub fn apply_batch(
     })
 }
 
+/// Checks and applies each record in turn, noting the counts' change in `tally`.
+fn apply_records(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    records: Vec<serde_json::Value>,
+    now: OffsetDateTime,
+    tally: &mut TallyChange,
+) -> Result<Vec<RecordResult>, ApiError> {
+    let mut results = Vec::with_capacity(records.len());
+    for (index, raw) in records.into_iter().enumerate() {
+        let checked = serde_json::from_value::<RecordInput>(raw)
+            .map_err(|e| {
+                ApiError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "malformed_record",
+                    e.to_string(),
+                )
+            })
+            .and_then(|input| input.validate(la, now.date()));
+        results.push(match checked {
+            Ok(submission) => RecordResult::Accepted {
+                index,
+                applied: apply_counted(store, la, submission, now, tally)?,
+            },
+            Err(error) => RecordResult::Rejected {
+                index,
+                error: prefix_field(error, index),
+            },
+        });
+    }
+    Ok(results)
+}
+
 /// Names a rejected record's field by its place in the batch: `records[3].nhs_number`.
 fn prefix_field(mut error: ApiError, index: usize) -> ApiError {
     error.field = Some(match error.field.take() {
@@ -432,6 +548,7 @@ fn prefix_field(mut error: ApiError, index: usize) -> ApiError {
 mod tests {
     use super::*;
     use crate::alerts::{Alert, read_feed};
+    use crate::plan::Stage;
     use crate::store::MemoryStore;
     use serde_json::json;
     use time::Duration;
@@ -460,7 +577,7 @@ mod tests {
 
     fn submit(store: &MemoryStore, value: serde_json::Value) -> Result<Applied, ApiError> {
         let input: RecordInput = serde_json::from_value(value).unwrap();
-        apply(store, &la(), input.validate(&la())?, NOW)
+        apply(store, &la(), input.validate(&la(), NOW.date())?, NOW)
     }
 
     fn child(store: &MemoryStore, nhs: &str) -> crate::plan::ChildRecord {
@@ -519,7 +636,13 @@ mod tests {
         let mut r = record(Some("9434765919"), "X9", CPP);
         r["local_authority"]["ods_code"] = json!("LA2");
         let input: RecordInput = serde_json::from_value(r).unwrap();
-        apply(&store, &other, input.validate(&other).unwrap(), NOW).unwrap();
+        apply(
+            &store,
+            &other,
+            input.validate(&other, NOW.date()).unwrap(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(child(&store, "9434765919").plans.len(), 3);
     }
 
@@ -758,6 +881,228 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn rate(store: &MemoryStore) -> crate::tally::MatchRate {
+        crate::tally::tests::rate_of(store, &la(), NOW.date())
+    }
+
+    /// (CPP, LAC, UCPP held, waiting, overdue).
+    fn counts(store: &MemoryStore) -> (u64, u64, u64, u64, u64) {
+        let r = rate(store);
+        (
+            r.shareable_plans.cpp,
+            r.shareable_plans.lac,
+            r.shareable_plans.ucpp,
+            r.waiting_for_nhs_number,
+            r.overdue,
+        )
+    }
+
+    fn due_in(days: i64, value: serde_json::Value) -> serde_json::Value {
+        let mut value = value;
+        value["start_date"] = json!((NOW.date() + Duration::days(days)).to_string());
+        value
+    }
+
+    #[test]
+    fn counts_follow_creation_update_withdrawal_and_resolution() {
+        let store = MemoryStore::new();
+        submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap();
+        submit(&store, record(Some("9434765919"), "C2", LAC)).unwrap();
+        submit(&store, record(None, "C3", CPP)).unwrap();
+        assert_eq!(counts(&store), (1, 1, 0, 1, 1));
+        // Re-sent, updated, ended: still one plan each.
+        submit(&store, record(Some("9434765919"), "C1", CPP)).unwrap();
+        let mut ended = record(Some("9434765919"), "C1", CPP);
+        ended["end_date"] = json!("2026-06-01");
+        submit(&store, ended).unwrap();
+        submit(&store, record(None, "C3", CPP)).unwrap();
+        assert_eq!(counts(&store), (1, 1, 0, 1, 1));
+        // The waiting case gets its number: one more plan, one fewer waiting.
+        submit(&store, record(Some("9876543210"), "C3", CPP)).unwrap();
+        assert_eq!(counts(&store), (2, 1, 0, 0, 0));
+        assert_eq!(rate(&store).match_rate, Some(1.0));
+        // Withdrawals, and withdrawals sent twice.
+        let withdraw = Submission::WithdrawPlan {
+            nhs_number: NhsNumber::parse("9434765919").unwrap(),
+            plan_type: PlanType::LookedAfterChild,
+        };
+        apply(&store, &la(), withdraw.clone(), NOW).unwrap();
+        apply(&store, &la(), withdraw, NOW).unwrap();
+        submit(&store, record(None, "C4", LAC)).unwrap();
+        let withdraw_case = Submission::WithdrawCase {
+            case_ref: CaseRef::parse("C4").unwrap(),
+        };
+        apply(&store, &la(), withdraw_case.clone(), NOW).unwrap();
+        apply(&store, &la(), withdraw_case, NOW).unwrap();
+        assert_eq!(counts(&store), (2, 0, 0, 0, 0));
+        // A withdrawn case sent again without its number waits again.
+        submit(&store, record(None, "C4", LAC)).unwrap();
+        assert_eq!(counts(&store), (2, 0, 0, 1, 1));
+    }
+
+    #[test]
+    fn a_case_due_ahead_is_not_overdue_until_its_due_date_has_passed() {
+        let store = MemoryStore::new();
+        submit(&store, due_in(10, record(None, "C1", CPP))).unwrap();
+        submit(&store, due_in(0, record(None, "C2", LAC))).unwrap();
+        assert_eq!(counts(&store), (0, 0, 0, 2, 0));
+        let overdue_on = |days| {
+            crate::tally::tests::rate_of(&store, &la(), NOW.date() + Duration::days(days)).overdue
+        };
+        assert_eq!((overdue_on(1), overdue_on(10), overdue_on(11)), (1, 1, 2));
+        // Its due date corrected to the past: overdue now; corrected again, due ahead again.
+        submit(&store, due_in(-1, record(None, "C1", CPP))).unwrap();
+        assert_eq!(counts(&store).4, 1);
+        submit(&store, due_in(40, record(None, "C1", CPP))).unwrap();
+        assert_eq!((overdue_on(0), overdue_on(41)), (0, 2));
+        // Resolved: gone from the count of cases not yet due as well.
+        submit(&store, due_in(40, record(Some("9434765919"), "C1", CPP))).unwrap();
+        assert_eq!((overdue_on(0), overdue_on(41)), (0, 1));
+        assert_eq!(counts(&store).3, 1);
+    }
+
+    #[test]
+    fn stage_is_checked_and_kept_only_while_the_case_waits() {
+        let mut bad = record(None, "C1", CPP);
+        bad["stage"] = json!("conference");
+        let err = submit(&MemoryStore::new(), bad).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code, err.field.as_deref()),
+            (400, "invalid_field", Some("stage"))
+        );
+        let store = MemoryStore::new();
+        let mut held = record(None, "C1", CPP);
+        held["stage"] = json!("s47_enquiry");
+        submit(&store, held.clone()).unwrap();
+        let stage_of = |store: &MemoryStore| match get_json::<PendingCase>(
+            store,
+            &keys::pending_case(&la(), &CaseRef::parse("C1").unwrap()),
+        )
+        .unwrap()
+        {
+            Some(PendingCase::Open { stage, .. }) => stage,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(stage_of(&store), Some(Stage::S47Enquiry));
+        held["stage"] = json!("icpc");
+        submit(&store, held).unwrap();
+        assert_eq!(stage_of(&store), Some(Stage::Icpc));
+        let mut shared = record(Some("9434765919"), "C1", CPP);
+        shared["stage"] = json!("icpc");
+        submit(&store, shared).unwrap();
+        assert!(
+            !store
+                .snapshot()
+                .iter()
+                .any(|(k, v)| k.starts_with("plan/") && String::from_utf8_lossy(v).contains("icpc")),
+            "a shared plan keeps no stage"
+        );
+    }
+
+    #[test]
+    fn a_case_without_nhs_number_may_be_due_at_most_a_year_ahead() {
+        let err = submit(&MemoryStore::new(), due_in(366, record(None, "C1", CPP))).unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            ("invalid_field", Some("start_date"))
+        );
+        submit(&MemoryStore::new(), due_in(365, record(None, "C1", CPP))).unwrap();
+        // A plan with its NHS number is not held back, so not limited.
+        submit(
+            &MemoryStore::new(),
+            due_in(366, record(Some("9434765919"), "C1", CPP)),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_batch_changes_the_counts_with_one_write_call() {
+        let store = MemoryStore::new();
+        let records: Vec<serde_json::Value> = (0..MAX_BATCH_RECORDS as u32)
+            .map(|i| match i % 10 {
+                0 => record(None, &format!("W{i}"), LAC),
+                1..=4 => record(
+                    Some(&NhsNumber::test_number(i).to_string()),
+                    &format!("L{i}"),
+                    LAC,
+                ),
+                _ => record(
+                    Some(&NhsNumber::test_number(i).to_string()),
+                    &format!("C{i}"),
+                    CPP,
+                ),
+            })
+            .collect();
+        let out = apply_batch(&store, &la(), BatchInput { records }, NOW).unwrap();
+        assert_eq!(out.batch_result, BatchResult::AllAccepted, "{out:?}");
+        let writes = store
+            .take_calls()
+            .into_iter()
+            .filter(|c| c.writes())
+            .count();
+        // Each new record: an increment (child listing or alert feed) and a set-many; then one
+        // increment for the counts of all 500.
+        assert_eq!(writes, 2 * MAX_BATCH_RECORDS + 1);
+        assert_eq!(counts(&store), (250, 200, 0, 50, 50));
+    }
+
+    #[test]
+    fn a_batch_that_fails_half_way_counts_what_it_wrote_and_its_resend_the_rest() {
+        let store = MemoryStore::new();
+        let records: Vec<serde_json::Value> = (0..10)
+            .map(|i| {
+                record(
+                    Some(&NhsNumber::test_number(i).to_string()),
+                    &format!("C{i}"),
+                    CPP,
+                )
+            })
+            .collect();
+        // Each new record: get-many, increment, set-many, get. Fail the fourth record's write.
+        store.fail_nth_call(3 * 4 + 3);
+        let err = apply_batch(
+            &store,
+            &la(),
+            BatchInput {
+                records: records.clone(),
+            },
+            NOW,
+        );
+        assert_eq!(err.unwrap_err().status, 503);
+        assert_eq!(counts(&store).0, 3);
+        apply_batch(&store, &la(), BatchInput { records }, NOW).unwrap();
+        assert_eq!(counts(&store).0, 10);
+    }
+
+    #[test]
+    fn concurrent_submissions_of_different_records_lose_no_count() {
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let threads: Vec<_> = (0..8u32)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let records = (0..25)
+                        .map(|i| {
+                            let n = t * 25 + i;
+                            if n % 5 == 0 {
+                                record(None, &format!("W{n}"), CPP)
+                            } else {
+                                record(
+                                    Some(&NhsNumber::test_number(n).to_string()),
+                                    &format!("C{n}"),
+                                    CPP,
+                                )
+                            }
+                        })
+                        .collect();
+                    apply_batch(&*store, &la(), BatchInput { records }, NOW).unwrap();
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(counts(&store), (160, 0, 0, 40, 40));
     }
 
     #[test]

@@ -42,7 +42,8 @@ EXPECTED_KINDS = {
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
-SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode"
+SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/CodeSystem/England-SpineErrorOrWarningCode"
+ROLE_CLASS_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
 PLAN_TYPES = {"342191000000101", "764841000000100", "818901000000100"}
 
 # Required bindings of the elements the API emits, by path (R4 4.0.1 value sets).
@@ -166,7 +167,9 @@ def test_the_resource_type_is_what_the_file_name_says(path):
         entry_type = kind.split("-")[1]
         assert resource["type"] == "searchset"
         for entry in resource.get("entry", []):
-            assert entry["resource"]["resourceType"] == entry_type
+            included = entry["search"]["mode"] == "include"
+            expected = "PractitionerRole" if included else entry_type
+            assert entry["resource"]["resourceType"] == expected
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=ids)
@@ -233,18 +236,44 @@ def test_contained_resources_are_referenced_and_references_resolve(path):
                 assert reference[1:] in contained_ids, f"{reference} resolves to nothing"
 
 
+def resolve(reference: str, full_url: str) -> str:
+    """A Bundle entry's reference resolved as R4 says (Bundle, "Resolving references in
+    Bundles"): a relative `Type/id` against the RESTful base of the referring entry's fullUrl."""
+    if reference.startswith(("urn:", "http://", "https://")):
+        return reference
+    match = re.match(r"^(https?://.+)/[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$", full_url)
+    assert match, f"relative reference {reference} from an entry whose fullUrl {full_url} has no base"
+    return f"{match.group(1)}/{reference}"
+
+
 @pytest.mark.parametrize("path", [p for p in SAMPLES if kind_of(p).startswith("Bundle")], ids=lambda p: p.name)
 def test_searchset_bundles_are_consistent(path):
     bundle = load(path)
     entries = bundle.get("entry", [])
-    assert bundle["total"] == len(entries)
+    matches = [e for e in entries if e["search"]["mode"] == "match"]
+    assert bundle["total"] == len(matches), "total counts the matches, not the includes"
+    assert [e["search"]["mode"] for e in entries] == ["match"] * len(matches) + ["include"] * (
+        len(entries) - len(matches)
+    )
     assert [link["relation"] for link in bundle["link"]] == ["self"]
     assert f"patient:identifier={NHS_NUMBER_SYSTEM}|" in bundle["link"][0]["url"]
     full_urls = [e["fullUrl"] for e in entries]
     assert len(set(full_urls)) == len(full_urls), "bdl-7: fullUrl is unique"
     for entry in entries:
-        assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
-        assert entry["search"]["mode"] == "match"
+        resource_type, id_ = entry["resource"]["resourceType"], entry["resource"]["id"]
+        absolute = re.fullmatch(rf"https?://[^/?#]+(/[^?#]*)?/{resource_type}/{id_}", entry["fullUrl"])
+        assert absolute or entry["fullUrl"] == f"urn:uuid:{id_}", entry["fullUrl"]
+
+
+@pytest.mark.parametrize("path", [p for p in SAMPLES if kind_of(p).startswith("Bundle")], ids=lambda p: p.name)
+def test_references_between_entries_resolve_to_an_entry(path):
+    bundle = load(path)
+    by_full_url = {e["fullUrl"]: e["resource"] for e in bundle.get("entry", [])}
+    for entry in bundle.get("entry", []):
+        for where, value in walk(entry["resource"], entry["resource"]["resourceType"]):
+            if where.endswith(".reference"):
+                target = resolve(value, entry["fullUrl"])
+                assert target in by_full_url, f"{where} {value} resolves to {target}, not an entry"
 
 
 @pytest.mark.parametrize("path", [p for p in SAMPLES if kind_of(p) == "Bundle-CareTeam"], ids=lambda p: p.name)
@@ -262,18 +291,33 @@ def test_care_teams_carry_what_a_clinician_needs(path):
 
 
 @pytest.mark.parametrize("path", [p for p in SAMPLES if kind_of(p) == "Bundle-AuditEvent"], ids=lambda p: p.name)
-def test_audit_events_name_viewer_role_and_organisation(path):
-    entries = load(path).get("entry", [])
-    assert len(entries) <= 25
-    recorded = [e["resource"]["recorded"] for e in entries]
+def test_audit_events_are_in_the_national_shape(path):
+    """As the national guide's consumer reads them: the child as agent PAT, the viewer as agent
+    ASSIGNED referring to an included PractitionerRole (name, role, organisation)."""
+    bundle = load(path)
+    entries = bundle.get("entry", [])
+    by_full_url = {e["fullUrl"]: e for e in entries}
+    events = [e for e in entries if e["search"]["mode"] == "match"]
+    assert len(events) <= 25
+    recorded = [e["resource"]["recorded"] for e in events]
     assert recorded == sorted(recorded, reverse=True), "newest first"
-    for entry in entries:
+    for entry in events:
         event = entry["resource"]
-        contained = {c["resourceType"]: c for c in event["contained"]}
-        assert contained["Organization"]["identifier"][0]["system"] == ODS_SYSTEM
-        assert contained["PractitionerRole"]["code"][0]["text"]
-        assert event["agent"][0]["name"]
-        assert event["entity"][0]["what"]["identifier"]["system"] == NHS_NUMBER_SYSTEM
+        assert event["type"]["system"] == "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+        agents = {a["type"]["coding"][0]["code"]: a for a in event["agent"]
+                  if a["type"]["coding"][0].get("system") == ROLE_CLASS_SYSTEM}
+        assert agents["PAT"]["who"]["identifier"]["system"] == NHS_NUMBER_SYSTEM
+        assert agents["PAT"]["requestor"] is False
+        assert isinstance(agents["ASSIGNED"]["requestor"], bool)
+        viewer = by_full_url[resolve(agents["ASSIGNED"]["who"]["reference"], entry["fullUrl"])]
+        assert viewer["search"]["mode"] == "include"
+        role = viewer["resource"]
+        assert role["resourceType"] == "PractitionerRole"
+        assert role["practitioner"]["display"]
+        assert role["code"][0]["coding"][0]["display"]
+        assert role["organization"]["display"]
+        assert role["organization"]["identifier"]["system"] == ODS_SYSTEM
+        assert sum(a["requestor"] for a in event["agent"]) == 1, "exactly one requestor"
 
 
 @pytest.mark.parametrize("path", [p for p in SAMPLES if kind_of(p) == "OperationOutcome"], ids=lambda p: p.name)
@@ -329,3 +373,18 @@ def test_the_binding_check_rejects_a_code_outside_its_value_set():
         if where in REQUIRED_BINDINGS and value not in REQUIRED_BINDINGS[where]
     ]
     assert bad == ["CareTeam.status", "CareTeam.telecom.use"]
+
+
+def test_the_national_examples_string_requestor_is_not_r4():
+    """The national guide's examples write AuditEvent.agent.requestor as the string "true"; R4
+    has a boolean, which CP-IS follows. fhirclient (strict) rejects the string; fhir.resources
+    (pydantic 1) would coerce it, so it is no witness here."""
+    event = {
+        "resourceType": "AuditEvent", "type": {"display": "Access/View Record Lifecycle Event"},
+        "recorded": "2023-09-07T17:36:41+00:00", "source": {"observer": {"display": "x"}},
+        "agent": [{"who": {"display": "x"}, "requestor": "true"}],
+    }
+    with pytest.raises(FHIRValidationError):
+        parse_with_fhirclient(event)
+    event["agent"][0]["requestor"] = True
+    parse_with_fhirclient(event)

@@ -14,7 +14,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use spin_sdk::experimental::wasi::config::store as variables;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store};
 use spin_sdk::http::Request;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The store label every component is granted in `spin.toml`.
 const STORE_LABEL: &str = "default";
@@ -37,7 +40,18 @@ pub async fn serve(req: Request, handler: Handler) -> http::Response<Full<Bytes>
             String::from_utf8_lossy(response.body())
         );
     }
-    response.map(|body| Full::new(Bytes::from(body)))
+    with_content_length(response).map(|body| Full::new(Bytes::from(body)))
+}
+
+/// Declares the body's length. Without it Spin sends the body chunked, in a second segment that
+/// waits for the client's delayed ACK (Spin sets no `TCP_NODELAY`): about 40 ms per request on a
+/// kept-alive connection (docs/operations.md, "Known Spin issues").
+fn with_content_length(mut response: api::Response) -> api::Response {
+    let length = http::HeaderValue::from(response.body().len());
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, length);
+    response
 }
 
 async fn read_body(req: Request) -> Result<api::Request, ApiError> {
@@ -60,22 +74,53 @@ async fn read_body(req: Request) -> Result<api::Request, ApiError> {
 }
 
 fn run(req: &api::Request, handler: Handler) -> Result<api::Response, ApiError> {
-    let config = Config::from_variables(|name| variables::get(name).ok().flatten())?;
-    let bucket = store::open(STORE_LABEL).map_err(|e| {
-        StoreError::Unavailable(format!("opening store {STORE_LABEL}: {}", describe(e)))
-    })?;
-    let store = SpinStore(bucket);
     let ctx = Context {
-        store: &store,
+        store: &SpinStore,
         now: time::OffsetDateTime::now_utc(),
-        config,
+        config: config()?,
     };
     Ok(handler(req, &ctx))
 }
 
-/// [`KeyValue`] over a Spin key-value store: each method is one host call (two for
-/// `cas_begin`: open the handle, read its value).
-pub struct SpinStore(store::Bucket);
+thread_local! {
+    // Kept across the requests Spin sends to one instance (up to 128 for a WASIp3 component):
+    // reading the variables and opening the store are host calls a request need not repeat.
+    // Neither is request state. A variable changed in a provider is seen by new instances.
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    static BUCKET: RefCell<Option<Rc<store::Bucket>>> = const { RefCell::new(None) };
+}
+
+/// The component's variables, read once per instance.
+fn config() -> Result<Config, ApiError> {
+    if let Some(config) = CONFIG.with_borrow(Clone::clone) {
+        return Ok(config);
+    }
+    let config = Config::from_variables(|name| variables::get(name).ok().flatten())?;
+    CONFIG.set(Some(config.clone()));
+    Ok(config)
+}
+
+/// [`KeyValue`] over the Spin key-value store labelled `default`: each method is one host call
+/// (two for `cas_begin`: open the handle, read its value). The store is opened on first use, once
+/// per instance: a request that needs no stored data never touches it.
+pub struct SpinStore;
+
+impl SpinStore {
+    fn bucket(&self) -> Result<Rc<store::Bucket>, StoreError> {
+        if let Some(bucket) = BUCKET.with_borrow(Clone::clone) {
+            return Ok(bucket);
+        }
+        let bucket = Rc::new(store::open(STORE_LABEL).map_err(|e| {
+            StoreError::Unavailable(format!("opening store {STORE_LABEL}: {}", describe(e)))
+        })?);
+        BUCKET.set(Some(bucket.clone()));
+        Ok(bucket)
+    }
+
+    fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+}
 
 fn describe(e: store::Error) -> String {
     match e {
@@ -89,41 +134,65 @@ fn failed(e: store::Error) -> StoreError {
     StoreError::Unavailable(describe(e))
 }
 
+/// Set once this instance has seen the backend's `get-many` fail where `get` works (Spin's
+/// Redis store): a fact about the backend, the same for every request the instance serves.
+static BATCH_GET_BROKEN: AtomicBool = AtomicBool::new(false);
+
 impl KeyValue for SpinStore {
     type Cas = atomics::Cas;
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(key).map_err(failed)
+        self.bucket()?.get(key).map_err(failed)
     }
 
+    /// `wasi:keyvalue/batch.get-many` where the backend implements it (one call on SQLite), one
+    /// `get` per key where it does not: Spin's Redis store implements `get-many` with Redis's
+    /// `KEYS` command, which fails for any list of two or more keys ("wrong number of arguments
+    /// for 'keys' command"). A `get-many` that fails is answered key by key; when that works,
+    /// the backend's `get-many` is known broken and this instance reads key by key from then on.
+    /// A single key is always read with `get` (`KEYS` with one key is a pattern match, not a
+    /// read). Callers read bounded lists (docs/storage.md, "Reading several keys").
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        // Backends differ in whether they return absent keys and in what order: match by key.
-        let mut found: HashMap<String, Vec<u8>> = batch::get_many(&self.0, keys)
-            .map_err(failed)?
-            .into_iter()
-            .filter_map(|(key, value)| value.map(|v| (key, v)))
-            .collect();
-        Ok(keys.iter().map(|key| found.remove(key)).collect())
+        if keys.len() < 2 || BATCH_GET_BROKEN.load(Ordering::Relaxed) {
+            return self.get_each(keys);
+        }
+        match batch::get_many(&*self.bucket()?, keys) {
+            // Backends differ in whether they return absent keys and in what order: match by key.
+            Ok(pairs) => {
+                let mut found: HashMap<String, Vec<u8>> = pairs
+                    .into_iter()
+                    .filter_map(|(key, value)| value.map(|v| (key, v)))
+                    .collect();
+                Ok(keys.iter().map(|key| found.remove(key)).collect())
+            }
+            Err(batch_error) => {
+                let values = self.get_each(keys).map_err(|e| {
+                    StoreError::Unavailable(format!("{} (get-many: {})", e, describe(batch_error)))
+                })?;
+                BATCH_GET_BROKEN.store(true, Ordering::Relaxed);
+                Ok(values)
+            }
+        }
     }
 
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        batch::set_many(&self.0, entries).map_err(failed)
+        batch::set_many(&*self.bucket()?, entries).map_err(failed)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).map_err(failed)
+        self.bucket()?.delete(key).map_err(failed)
     }
 
     fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
-        batch::delete_many(&self.0, keys).map_err(failed)
+        batch::delete_many(&*self.bucket()?, keys).map_err(failed)
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&self.0, key, delta).map_err(failed)
+        atomics::increment(&*self.bucket()?, key, delta).map_err(failed)
     }
 
     fn cas_begin(&self, key: &str) -> Result<(atomics::Cas, Option<Vec<u8>>), StoreError> {
-        let cas = atomics::Cas::new(&self.0, key).map_err(failed)?;
+        let cas = atomics::Cas::new(&*self.bucket()?, key).map_err(failed)?;
         let current = cas.current().map_err(failed)?;
         Ok((cas, current))
     }

@@ -4,13 +4,13 @@
 //!
 //! | method and path | who | store calls |
 //! |---|---|---|
-//! | `POST /api/v1/access` | care setting | auth `get`, then [`crate::access::open`] |
+//! | `POST /api/v1/access` | care setting | auth `get` (+ `get` of the credential's system when no `user` is given), then [`crate::access::open`] |
 //! | `GET /fhir/r4/...` | see [`super::fhir`] | the same rules, in the shape of the national FHIR R4 API |
 
 use super::routes::{self, Operation, resolve};
 use super::views::{NhsPlanView, VisitView};
 use super::{Context, Request, Response, json, parse_json, respond};
-use crate::access::{NhsUser, open};
+use crate::access::{NhsUser, author, open};
 use crate::error::ApiError;
 use crate::store::KeyValue;
 use http::StatusCode;
@@ -27,7 +27,9 @@ pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
 #[serde(deny_unknown_fields)]
 struct AccessInput {
     nhs_number: String,
-    user: NhsUser,
+    /// Optional when the credential has a registered system: the access is then its.
+    #[serde(default)]
+    user: Option<NhsUser>,
     /// Unscheduled unless the system says otherwise, as in the national API.
     #[serde(default = "unscheduled_by_default")]
     unscheduled: bool,
@@ -51,14 +53,24 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
     if route.operation != Operation::OpenAccess {
         return Err(super::not_found(req));
     }
-    let setting = ctx.caller(req)?.require_care_setting()?.clone();
+    let caller = ctx.caller(req)?;
+    let (setting, credential) = caller.require_care_setting()?;
     let input: AccessInput = parse_json(req.body())?;
     let nhs = super::nhs_number(&input.nhs_number, "nhs_number")?;
+    let author = author(ctx.store, credential, input.user)?.ok_or_else(|| {
+        ApiError::invalid(
+            "user",
+            format!(
+                "send the user who opens the information (id, name, role): credential \
+                 {credential} has no registered system to record the access against"
+            ),
+        )
+    })?;
     let outcome = open(
         ctx.store,
-        &setting,
+        setting,
         &nhs,
-        input.user,
+        author,
         input.unscheduled,
         ctx.now,
         &ctx.config.visibility,

@@ -6,8 +6,8 @@
 //! | method and path | who | store calls |
 //! |---|---|---|
 //! | `GET /fhir/r4/metadata` | anyone | none |
-//! | `GET /fhir/r4/CareTeam?patient:identifier=…` | care setting | auth `get`, then [`crate::access::open`] |
-//! | `GET /fhir/r4/AuditEvent?patient:identifier=…` | care setting | auth `get`, the child's `get`; when a plan is visible, the history (`increment` by 0, `get-many`) |
+//! | `GET /fhir/r4/CareTeam?patient:identifier=…` | care setting | auth `get` (+ `get` of the credential's system without user headers), then [`crate::access::open`] |
+//! | `GET /fhir/r4/AuditEvent?patient:identifier=…[&_include=…]` | care setting | auth `get` (+ as above), the child's plans; when a plan is visible, the history (`increment` by 0, `get-many`) |
 //!
 //! The CareTeam search *is* the user's access: recorded (and each responsible LA notified, for
 //! unscheduled care) before anything is shown, exactly as `POST /api/v1/access`. The AuditEvent
@@ -18,13 +18,19 @@
 //! Checks, in order: path (404) and method (405); then for the searches the credential (401/403
 //! ACCESS_DENIED), the headers (400 PRECONDITION_FAILED) and the search parameters (400
 //! INVALID_SEARCH_DATA). Every response carries `TraceID`: the one sent, or a new UUID.
+//!
+//! The user is named by the `NHSD-End-User-*` headers, or by none of them: the national API
+//! learns the user from the NHS CIS2 token, which CP-IS does not see, so an access without them
+//! is recorded against the system registered with the credential and its nominated responsible
+//! person ([`crate::access::author`]), and refused when there is none.
 
 use super::{Context, Request, Response};
-use crate::access::{AccessEvent, HISTORY_LENGTH, NhsUser, flag, open};
+use crate::access::{AccessEvent, Author, HISTORY_LENGTH, NhsUser, author, flag, open};
 use crate::auth::Organisation;
 use crate::error::ApiError;
 use crate::fhir::{
-    self, Ids, Issue, NHS_NUMBER_SYSTEM, PATIENT_IDENTIFIER, SpineCode, is_uuid, uuid_v4,
+    self, AUDIT_EVENT_INCLUDE, Base, Ids, Issue, NHS_NUMBER_SYSTEM, PATIENT_IDENTIFIER, SpineCode,
+    is_uuid, uuid_v4,
 };
 use crate::identifiers::DisplayName;
 use crate::keys;
@@ -162,12 +168,12 @@ fn care_teams<S: KeyValue>(
     ctx: &Context<S>,
     ids: &mut Ids,
 ) -> Result<Value, FhirError> {
-    let search = Search::read(req, ctx)?;
+    let search = Search::read(req, ctx, "CareTeam")?;
     let outcome = open(
         ctx.store,
         &search.setting,
         &search.nhs,
-        search.user,
+        search.author,
         search.unscheduled,
         ctx.now,
         &ctx.config.visibility,
@@ -179,7 +185,9 @@ fn care_teams<S: KeyValue>(
         .collect();
     Ok(fhir::searchset(
         teams,
-        &self_link(req, "CareTeam", &search.nhs),
+        vec![],
+        &search.self_link,
+        &search.base,
         ctx.now,
         ids,
     ))
@@ -191,7 +199,7 @@ fn audit_events<S: KeyValue>(
     ctx: &Context<S>,
     ids: &mut Ids,
 ) -> Result<Value, FhirError> {
-    let search = Search::read(req, ctx)?;
+    let search = Search::read(req, ctx, "AuditEvent")?;
     let visits: Vec<Entry<AccessEvent>> = if flag(
         ctx.store,
         &search.nhs,
@@ -202,13 +210,24 @@ fn audit_events<S: KeyValue>(
     } else {
         vec![]
     };
-    let events = visits
+    // Each access's viewer is a PractitionerRole included in the Bundle, with or without the
+    // `_include` (the AuditEvent refers to it, and CP-IS offers no read to resolve it by).
+    let (events, viewers) = visits
         .iter()
-        .map(|visit| fhir::audit_event(visit, &search.nhs, ids.next_id()))
-        .collect();
+        .map(|visit| {
+            let role_id = ids.next_id();
+            let viewer = search.base.reference("PractitionerRole", &role_id);
+            (
+                fhir::audit_event(visit, &search.nhs, ids.next_id(), &viewer),
+                fhir::practitioner_role(visit, role_id),
+            )
+        })
+        .unzip();
     Ok(fhir::searchset(
         events,
-        &self_link(req, "AuditEvent", &search.nhs),
+        viewers,
+        &search.self_link,
+        &search.base,
         ctx.now,
         ids,
     ))
@@ -217,33 +236,94 @@ fn audit_events<S: KeyValue>(
 /// Everything a search request must carry, checked in the order the errors are reported.
 struct Search {
     setting: Organisation,
-    user: NhsUser,
+    author: Author,
     unscheduled: bool,
     nhs: NhsNumber,
+    base: Base,
+    /// The search as executed, for `Bundle.link` `self`.
+    self_link: String,
 }
 
 impl Search {
-    fn read<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Self, FhirError> {
-        let setting = ctx.caller(req)?.require_care_setting()?.clone();
+    fn read<S: KeyValue>(
+        req: &Request,
+        ctx: &Context<S>,
+        resource: &str,
+    ) -> Result<Self, FhirError> {
+        let caller = ctx.caller(req)?;
+        let (setting, credential) = caller.require_care_setting()?;
         trace_id_sent(req)?;
-        let user = NhsUser {
-            id: user_header(
-                req,
+        let user = user_headers(req)?;
+        let author = author(ctx.store, credential, user)?.ok_or_else(|| {
+            FhirError::precondition(
                 headers::END_USER_ID,
-                "identifier (e.g. their CIS2 user id)",
-            )?,
-            name: user_header(req, headers::END_USER_NAME, "name")?,
-            role: user_header(req, headers::END_USER_ROLE, "role")?,
-        };
+                format!(
+                    "the {}, {} and {} headers are missing, and credential {credential} has no \
+                     registered system to record the access against: send the user's \
+                     identifier, name and role, or have the administrator register the system \
+                     and its responsible person (PUT /api/v1/admin/credentials/{credential}/system)",
+                    headers::END_USER_ID,
+                    headers::END_USER_NAME,
+                    headers::END_USER_ROLE
+                ),
+            )
+        })?;
         let unscheduled = unscheduled(req)?;
-        let nhs = nhs_number_searched(req)?;
+        let (nhs, include) = searched(req, resource == "AuditEvent")?;
+        let base = base(req, ctx);
+        let mut self_link = format!(
+            "{}/{resource}?{PATIENT_IDENTIFIER}={NHS_NUMBER_SYSTEM}|{nhs}",
+            base.or(BASE)
+        );
+        if include {
+            self_link.push_str(&format!("&_include={AUDIT_EVENT_INCLUDE}"));
+        }
         Ok(Self {
-            setting,
-            user,
+            setting: setting.clone(),
+            author,
             unscheduled,
             nhs,
+            base,
+            self_link,
         })
     }
+}
+
+/// The user the `NHSD-End-User-*` headers name: all three, or none (`None`: the credential's
+/// system answers for the access); some but not all is refused, naming the first missing.
+fn user_headers(req: &Request) -> Result<Option<NhsUser>, FhirError> {
+    const USER_HEADERS: [(&str, &str); 3] = [
+        (headers::END_USER_ID, "identifier (e.g. their CIS2 user id)"),
+        (headers::END_USER_NAME, "name"),
+        (headers::END_USER_ROLE, "role"),
+    ];
+    let mut sent = [None; 3];
+    for (slot, (name, _)) in sent.iter_mut().zip(USER_HEADERS) {
+        *slot = header_text(req, name)?;
+    }
+    if sent.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let field = |i: usize| -> Result<DisplayName, FhirError> {
+        let (name, what) = USER_HEADERS[i];
+        let text = sent[i].ok_or_else(|| {
+            FhirError::precondition(
+                name,
+                format!(
+                    "the {name} header is missing: send the user's {what} with the other user \
+                     headers, or none of them"
+                ),
+            )
+        })?;
+        DisplayName::parse(text).map_err(|e| {
+            FhirError::precondition(name, format!("the {name} header is not valid: {e}"))
+        })
+    };
+    Ok(Some(NhsUser {
+        id: field(0)?,
+        name: field(1)?,
+        role: field(2)?,
+    }))
 }
 
 /// The value of a header sent at most once, as UTF-8 text (names may hold accents).
@@ -277,17 +357,6 @@ fn trace_id_sent(req: &Request) -> Result<Option<&str>, FhirError> {
             ),
         )),
     }
-}
-
-fn user_header(req: &Request, name: &str, what: &str) -> Result<DisplayName, FhirError> {
-    let text = header_text(req, name)?.ok_or_else(|| {
-        FhirError::precondition(
-            name,
-            format!("the {name} header is missing: send the user's {what}"),
-        )
-    })?;
-    DisplayName::parse(text)
-        .map_err(|e| FhirError::precondition(name, format!("the {name} header is not valid: {e}")))
 }
 
 /// `IsUnscheduledAccessEvent`: `true` or `false` in any case; `true` when left out.
@@ -337,16 +406,41 @@ fn parameter_names(req: &Request) -> Result<Vec<String>, FhirError> {
 }
 
 /// The NHS number of `patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}`, the one search
-/// parameter accepted; any other parameter is refused rather than ignored.
-fn nhs_number_searched(req: &Request) -> Result<NhsNumber, FhirError> {
+/// parameter, and whether the AuditEvent search (`include_allowed`) asked for its viewers with
+/// the national `_include`; any other parameter or `_include` value is refused, not ignored.
+fn searched(req: &Request, include_allowed: bool) -> Result<(NhsNumber, bool), FhirError> {
     let example = format!("{PATIENT_IDENTIFIER}={NHS_NUMBER_SYSTEM}|9434765919");
     let mut searched: Option<String> = None;
+    let mut include = false;
     for (name, value) in parameters(req)? {
+        if name == "_include" && include_allowed {
+            if value != AUDIT_EVENT_INCLUDE {
+                return Err(FhirError::invalid_search(
+                    &name,
+                    format!(
+                        "_include {} is not supported: the only one is _include={AUDIT_EVENT_INCLUDE}",
+                        quoted(&value)
+                    ),
+                ));
+            }
+            if std::mem::replace(&mut include, true) {
+                return Err(FhirError::invalid_search(
+                    &name,
+                    "_include is given more than once; give it once",
+                ));
+            }
+            continue;
+        }
         if name != PATIENT_IDENTIFIER {
+            let supported = if include_allowed {
+                format!("{PATIENT_IDENTIFIER} and _include")
+            } else {
+                format!("{PATIENT_IDENTIFIER} (and no _include)")
+            };
             return Err(FhirError::invalid_search(
                 &name,
                 format!(
-                    "unknown search parameter {}: the only one supported is {PATIENT_IDENTIFIER}",
+                    "unknown search parameter {}: the only ones supported are {supported}",
                     quoted(&name)
                 ),
             ));
@@ -379,9 +473,10 @@ fn nhs_number_searched(req: &Request) -> Result<NhsNumber, FhirError> {
             ),
         ));
     }
-    NhsNumber::parse(number).map_err(|e| {
+    let nhs = NhsNumber::parse(number).map_err(|e| {
         FhirError::invalid_search(PATIENT_IDENTIFIER, format!("{e} (reason: {})", e.reason()))
-    })
+    })?;
+    Ok((nhs, include))
 }
 
 /// Decodes `%XX` escapes and `+` (a space); `None` for a broken escape or bytes that are not UTF-8.
@@ -413,13 +508,57 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The search as executed, for `Bundle.link` `self`: absolute when the request URI is.
-fn self_link(req: &Request, resource: &str, nhs: &NhsNumber) -> String {
-    let origin = match (req.uri().scheme_str(), req.uri().authority()) {
-        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
-        _ => String::new(),
+/// The FHIR base the request came to, for absolute `fullUrl`s: the `fhir_base_url` variable
+/// when set; else the request's scheme and authority (Spin builds them from the `Host` header;
+/// the `spin-full-url` header when the URI has none) followed by [`BASE`]. An authority is used
+/// only when it is a plain `host[:port]`, and the URL goes back only to the client that sent it,
+/// in a response that is never cached (`no-store`). [`Base::unknown`] when there is neither.
+fn base<S>(req: &Request, ctx: &Context<S>) -> Base {
+    if let Some(configured) = &ctx.config.fhir_base_url {
+        return Base::absolute(configured.clone());
+    }
+    let from_uri = |uri: &http::Uri| {
+        let scheme = uri
+            .scheme_str()
+            .filter(|s| matches!(*s, "http" | "https"))?;
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str())
+            .filter(|a| plain_authority(a))?;
+        Some(format!("{scheme}://{authority}{BASE}"))
     };
-    format!("{origin}{BASE}/{resource}?{PATIENT_IDENTIFIER}={NHS_NUMBER_SYSTEM}|{nhs}")
+    let spin_full_url = || {
+        let text = req.headers().get("spin-full-url")?.to_str().ok()?;
+        from_uri(&text.parse().ok()?)
+    };
+    match from_uri(req.uri()).or_else(spin_full_url) {
+        Some(base) => Base::absolute(base),
+        None => Base::unknown(),
+    }
+}
+
+/// `host[:port]`: a DNS name or IPv4 address (letters, digits, `-`, `.`) or a bracketed IPv6
+/// address, and an optional port: nothing that could carry user information or a path.
+fn plain_authority(authority: &str) -> bool {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !v6.is_empty()
+            && v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
 }
 
 /// Client text quoted in a message, cut short so that a message stays a sentence.
@@ -571,16 +710,40 @@ mod tests {
         method: &'a str,
         uri: String,
         headers: Vec<(String, String)>,
+        config: Config,
     }
+
+    /// Where the unit tests' requests go, as Spin gives the URI to a component.
+    const ORIGIN: &str = "http://cpis.test";
 
     impl<'a> Call<'a> {
         fn bare(app: &'a App, uri: impl Into<String>) -> Self {
+            let uri: String = uri.into();
+            let uri = if uri.starts_with('/') {
+                format!("{ORIGIN}{uri}")
+            } else {
+                uri
+            };
             Self {
                 app,
                 method: "GET",
-                uri: uri.into(),
+                uri,
                 headers: vec![],
+                config: Config::default(),
             }
+        }
+
+        /// A request whose URI is only a path (no scheme or host).
+        fn relative(mut self) -> Self {
+            self.uri = self.uri.trim_start_matches(ORIGIN).to_string();
+            self
+        }
+
+        /// As an NHS system built for the national API sends it: no user headers.
+        fn national(self) -> Self {
+            self.without(headers::END_USER_ID)
+                .without(headers::END_USER_NAME)
+                .without(headers::END_USER_ROLE)
         }
 
         fn search(app: &'a App, token: &str, uri: impl Into<String>) -> Self {
@@ -621,7 +784,7 @@ mod tests {
             let ctx = Context {
                 store: &self.app.store,
                 now: self.app.now,
-                config: Config::default(),
+                config: self.config,
             };
             let res = handler(&req, &ctx);
             Reply {
@@ -655,6 +818,14 @@ mod tests {
         app_with(vec![cpp, lac])
     }
 
+    /// [`app_with_plans`] after one user's CareTeam search from RR8, and RR8's token.
+    fn app_with_one_access() -> (App, String) {
+        let app = app_with_plans();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        (app, token)
+    }
+
     fn app_with(plans: Vec<Plan>) -> App {
         let app = App::new();
         crate::records::seed(&app.store, &nhs(), &plans);
@@ -686,11 +857,55 @@ mod tests {
         .len()
     }
 
-    fn entries(body: &Value) -> Vec<&Value> {
-        body["entry"]
+    /// Every entry of a Bundle, matches and includes.
+    fn all_entries(bundle: &Value) -> &[Value] {
+        bundle["entry"]
             .as_array()
-            .map(|e| e.iter().map(|entry| &entry["resource"]).collect())
+            .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// The resources of the Bundle's matches.
+    fn entries(body: &Value) -> Vec<&Value> {
+        all_entries(body)
+            .iter()
+            .filter(|entry| entry["search"]["mode"] == "match")
+            .map(|entry| &entry["resource"])
+            .collect()
+    }
+
+    /// The viewer of an AuditEvent: the included PractitionerRole its ASSIGNED agent refers to,
+    /// resolved as a consumer does, against the entries' fullUrls.
+    fn viewer<'b>(bundle: &'b Value, event: &Value) -> &'b Value {
+        let assigned = event["agent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["type"]["coding"][0]["code"] == "ASSIGNED")
+            .expect("an ASSIGNED agent");
+        let reference = assigned["who"]["reference"].as_str().unwrap();
+        let full_url = format!("{ORIGIN}/fhir/r4/{reference}");
+        let entry = all_entries(bundle)
+            .iter()
+            .find(|e| e["fullUrl"] == full_url.as_str() || e["fullUrl"] == reference)
+            .unwrap_or_else(|| panic!("{reference} is not in the Bundle"));
+        assert_eq!(entry["search"]["mode"], "include");
+        &entry["resource"]
+    }
+
+    /// Registers a system and its responsible person with the credential of `token`.
+    fn register(app: &App, token: &str, system: &str, person: &str) {
+        let id = token.split('_').nth(1).unwrap();
+        let body = json!({"system": system,
+                          "responsible_person": {"id": "R-1", "name": person, "role": "ED Clinical Lead"}});
+        let (status, reply) = app.call(
+            crate::api::submit::handle,
+            "PUT",
+            &format!("/api/v1/admin/credentials/{id}/system"),
+            Some(crate::api::test_support::ADMIN),
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{reply}");
     }
 
     #[test]
@@ -706,8 +921,14 @@ mod tests {
         assert_eq!(reply.body["total"], 2);
         assert_eq!(
             reply.body["link"][0]["url"],
-            format!("/fhir/r4/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS}")
+            format!(
+                "{ORIGIN}/fhir/r4/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS}"
+            )
         );
+        for entry in all_entries(&reply.body) {
+            let id = entry["resource"]["id"].as_str().unwrap();
+            assert_eq!(entry["fullUrl"], format!("{ORIGIN}/fhir/r4/CareTeam/{id}"));
+        }
         let teams = entries(&reply.body);
         assert!(teams.iter().all(|t| t["resourceType"] == "CareTeam"));
         let cpp = teams
@@ -915,13 +1136,19 @@ mod tests {
         let token = app.token("RR8", OrgKind::CareSetting);
         let reply = Call::search(&app, &token, search_uri("CareTeam", NHS))
             .without(headers::END_USER_NAME)
-            .with(headers::END_USER_NAME, "Dr Siobhán Ó Sé")
+            .with(headers::END_USER_NAME, "Siân Ó'Brien-Llŷr")
+            .without(headers::END_USER_ROLE)
+            .with(headers::END_USER_ROLE, "Meddyg Brys")
             .send();
         assert_eq!(reply.status, 200, "{}", reply.body);
         let history = Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
-        assert_eq!(
-            entries(&history.body)[0]["agent"][0]["name"],
-            "Dr Siobhán Ó Sé"
+        let role = viewer(&history.body, entries(&history.body)[0]);
+        assert_eq!(role["practitioner"]["display"], "Siân Ó'Brien-Llŷr");
+        assert!(
+            String::from_utf8(history.raw)
+                .unwrap()
+                .contains("Siân Ó'Brien-Llŷr"),
+            "UTF-8 in the body, not escaped away"
         );
     }
 
@@ -945,6 +1172,16 @@ mod tests {
             (
                 "/fhir/r4/AuditEvent?_include=AuditEvent:agent".into(),
                 "http._include",
+            ),
+            (
+                format!(
+                    "{base}&_include=AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
+                ),
+                "http._include",
+            ),
+            (
+                format!("{base}&_revinclude=Provenance:target"),
+                "http._revinclude",
             ),
             ("/fhir/r4/CareTeam".into(), "http.patient:identifier"),
             ("/fhir/r4/CareTeam?".into(), "http.patient:identifier"),
@@ -1162,17 +1399,20 @@ mod tests {
             let events = entries(&reply.body);
             let settings: Vec<&Value> = events
                 .iter()
-                .map(|e| &e["contained"][0]["identifier"][0]["value"])
+                .map(|e| &viewer(&reply.body, e)["organization"]["identifier"]["value"])
                 .collect();
             assert_eq!(settings, [&json!("RAE"), &json!("RX1"), &json!("RR8")]);
+            assert_eq!(all_entries(&reply.body).len(), 6, "3 + 3 included");
             let newest = events[0];
             assert_eq!(newest["resourceType"], "AuditEvent");
-            assert_eq!(newest["recorded"], "2026-11-25T10:02:00.000Z");
-            assert_eq!(newest["agent"][0]["name"], "Dr A Patel");
-            assert_eq!(newest["contained"][1]["resourceType"], "PractitionerRole");
-            assert_eq!(newest["contained"][1]["code"][0]["text"], "Role 2");
-            assert_eq!(newest["contained"][0]["name"], "Org RAE");
-            assert_eq!(newest["entity"][0]["what"]["identifier"]["value"], NHS);
+            assert_eq!(newest["recorded"], "2026-11-25T10:02:00+00:00");
+            let role = viewer(&reply.body, newest);
+            assert_eq!(role["practitioner"]["display"], "Dr A Patel");
+            assert_eq!(role["code"][0]["coding"][0]["display"], "Role 2");
+            assert_eq!(role["organization"]["display"], "Org RAE (RAE)");
+            let patient = &newest["agent"][0];
+            assert_eq!(patient["type"]["coding"][0]["code"], "PAT");
+            assert_eq!(patient["who"]["identifier"]["value"], NHS);
             assert!(
                 !reply.body.to_string().contains("555021935107"),
                 "no user id"
@@ -1198,8 +1438,9 @@ mod tests {
         let reply = Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
         assert_eq!(reply.body["total"], 25);
         let events = entries(&reply.body);
-        assert_eq!(events[0]["recorded"], "2026-11-25T10:29:00.000Z");
-        assert_eq!(events[24]["recorded"], "2026-11-25T10:05:00.000Z");
+        assert_eq!(events[0]["recorded"], "2026-11-25T10:29:00+00:00");
+        assert_eq!(events[24]["recorded"], "2026-11-25T10:05:00+00:00");
+        assert_eq!(all_entries(&reply.body).len(), 50);
     }
 
     #[test]
@@ -1292,28 +1533,424 @@ mod tests {
     #[test]
     fn store_calls_match_the_readme() {
         use crate::store::Call::*;
-        let app = app_with_plans();
-        let token = app.token("RR8", OrgKind::CareSetting);
-        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        let (app, token) = app_with_one_access();
         app.store.take_calls();
         Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
         // As POST /api/v1/access: auth, child, history, then LA1, LA2 and the visit log, one set-many.
         assert_eq!(
             app.store.take_calls(),
             [
-                Get, GetMany, Increment, GetMany, Increment, GetMany, Increment, Increment,
-                Increment, SetMany
+                Get, GetMany, GetMany, Get, GetMany, Increment, Increment, Increment, SetMany
             ]
         );
         Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
         assert_eq!(
             app.store.take_calls(),
-            [Get, GetMany, Increment, GetMany, Increment, GetMany]
+            [Get, GetMany, GetMany, Get, GetMany]
         );
         Call::search(&app, &token, search_uri("AuditEvent", "9876543210")).send();
         assert_eq!(app.store.take_calls(), [Get, GetMany]);
+        // Without user headers: one more get, of the credential's system.
+        register(&app, &token, "Symphony ED", "Dr Jo Bloggs");
+        app.store.take_calls();
+        Call::search(&app, &token, search_uri("AuditEvent", "9876543210"))
+            .national()
+            .send();
+        assert_eq!(app.store.take_calls(), [Get, Get, GetMany]);
         Call::bare(&app, "/fhir/r4/metadata").send();
         assert_eq!(app.store.take_calls(), []);
+    }
+
+    /// The outcome of a search whose user headers are missing, in part or (without a system) in
+    /// full.
+    const MISSING_USER: (u16, &str, &str, &str) = (
+        400,
+        "invalid",
+        "PRECONDITION_FAILED",
+        "http.NHSD-End-User-Id",
+    );
+
+    const INCLUDE: &str = "_include=AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED";
+
+    #[test]
+    fn without_user_headers_the_access_is_the_registered_systems_and_shown_as_such() {
+        let app = app_with_plans();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        register(&app, &token, "Symphony ED", "Siân Ó'Brien-Llŷr");
+        let reply = Call::search(&app, &token, search_uri("CareTeam", NHS))
+            .national()
+            .with(headers::TRACE_ID, TRACE)
+            .send();
+        assert_eq!(
+            (reply.status, reply.body["total"].as_u64()),
+            (200, Some(2)),
+            "{}",
+            reply.body
+        );
+        assert_eq!(visits(&app), 1, "recorded");
+        assert_eq!(
+            (feed_len(&app, "LA1"), feed_len(&app, "LA2")),
+            (1, 1),
+            "LAs notified"
+        );
+        let history = Call::search(
+            &app,
+            &token,
+            format!("{}&{INCLUDE}", search_uri("AuditEvent", NHS)),
+        )
+        .national()
+        .send();
+        assert_eq!(history.status, 200, "{}", history.body);
+        let event = entries(&history.body)[0];
+        let role = viewer(&history.body, event);
+        assert_eq!(role["practitioner"]["display"], "Siân Ó'Brien-Llŷr");
+        assert_eq!(role["code"][0]["coding"][0]["display"], "ED Clinical Lead");
+        let system = &event["agent"][2];
+        assert_eq!(system["who"]["display"], "Symphony ED");
+        assert_eq!(
+            (
+                system["requestor"].as_bool(),
+                event["agent"][1]["requestor"].as_bool()
+            ),
+            (Some(true), Some(false))
+        );
+        assert!(
+            !history.body.to_string().contains("R-1"),
+            "no user id shown"
+        );
+        // The JSON API shows it too, to clinicians and to the LA.
+        let access = json!({"nhs_number": NHS}).to_string();
+        let (status, json_view) = app.call(
+            crate::api::access::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&token),
+            &access,
+        );
+        assert_eq!(status, 200, "{json_view}");
+        assert_eq!(json_view["previous_visits"][0]["via_system"], "Symphony ED");
+        assert_eq!(
+            json_view["previous_visits"][0]["viewer_role"],
+            "ED Clinical Lead"
+        );
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let (_, la_view) = app.call(
+            crate::api::alert::handle,
+            "GET",
+            &format!("/api/v1/la/children/{NHS}"),
+            Some(&la),
+            "",
+        );
+        assert_eq!(la_view["visits"][0]["via_system"], "Symphony ED");
+        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        let (_, la_view) = app.call(
+            crate::api::alert::handle,
+            "GET",
+            &format!("/api/v1/la/children/{NHS}"),
+            Some(&la),
+            "",
+        );
+        assert!(
+            la_view["visits"][0].get("via_system").is_none(),
+            "a named user: {la_view}"
+        );
+        assert_eq!(la_view["visits"][1]["via_system"], "Symphony ED");
+    }
+
+    #[test]
+    fn without_user_headers_or_a_registered_system_the_search_is_refused_naming_both() {
+        let app = app_with_plans();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        let id = token.split('_').nth(1).unwrap();
+        let before = app.store.snapshot();
+        for resource in ["CareTeam", "AuditEvent"] {
+            let reply = Call::search(&app, &token, search_uri(resource, NHS))
+                .national()
+                .send();
+            assert_eq!(reply.outcome(), MISSING_USER);
+            let diagnostics = reply.body["issue"][0]["diagnostics"].as_str().unwrap();
+            for named in [
+                "NHSD-End-User-Id",
+                "NHSD-End-User-Name",
+                "NHSD-End-User-Role",
+                id,
+                "/system",
+            ] {
+                assert!(diagnostics.contains(named), "{named}: {diagnostics}");
+            }
+        }
+        let (status, body) = app.call(
+            crate::api::access::handle,
+            "POST",
+            "/api/v1/access",
+            Some(&token),
+            &json!({"nhs_number": NHS}).to_string(),
+        );
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("user")),
+            "{body}"
+        );
+        assert_eq!(app.store.snapshot(), before, "nothing recorded");
+    }
+
+    #[test]
+    fn some_user_headers_without_the_others_are_refused_even_with_a_system() {
+        let app = app_with_plans();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        register(&app, &token, "Symphony ED", "Dr Jo Bloggs");
+        let reply = Call::search(&app, &token, search_uri("CareTeam", NHS))
+            .national()
+            .with(headers::END_USER_NAME, "Dr A Patel")
+            .send();
+        assert_eq!(reply.outcome(), MISSING_USER);
+        assert_eq!(visits(&app), 0);
+    }
+
+    #[test]
+    fn user_headers_win_over_the_registered_system() {
+        let app = app_with_plans();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        register(&app, &token, "Symphony ED", "Dr Jo Bloggs");
+        Call::search(&app, &token, search_uri("CareTeam", NHS)).send();
+        let history = Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
+        let event = entries(&history.body)[0];
+        assert_eq!(
+            viewer(&history.body, event)["practitioner"]["display"],
+            "Dr A Patel"
+        );
+        assert_eq!(
+            event["agent"].as_array().unwrap().len(),
+            2,
+            "no system agent"
+        );
+    }
+
+    #[test]
+    fn both_audit_event_search_forms_give_the_viewers_as_included_practitioner_roles() {
+        let (app, token) = app_with_one_access();
+        let plain = Call::search(&app, &token, search_uri("AuditEvent", NHS)).send();
+        let encoded = "_include=AuditEvent%3Aentity-type%3Dhttp%3A%2F%2Fterminology.hl7.org%2FCodeSystem%2Fv3-RoleClass%7CASSIGNED";
+        for query in [INCLUDE, encoded] {
+            let with = Call::search(
+                &app,
+                &token,
+                format!("{}&{query}", search_uri("AuditEvent", NHS)),
+            )
+            .send();
+            assert_eq!(with.status, 200, "{}", with.body);
+            let shape = |b: &Value| {
+                all_entries(b)
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["resource"]["resourceType"].clone(),
+                            e["search"]["mode"].clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(shape(&with.body), shape(&plain.body));
+            assert_eq!(
+                shape(&with.body),
+                [
+                    (json!("AuditEvent"), json!("match")),
+                    (json!("PractitionerRole"), json!("include"))
+                ]
+            );
+            assert_eq!(with.body["total"], 1);
+            assert_eq!(
+                with.body["link"][0]["url"],
+                format!(
+                    "{ORIGIN}/fhir/r4/AuditEvent?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS}&{INCLUDE}"
+                )
+            );
+        }
+        assert!(
+            !plain.body["link"][0]["url"]
+                .as_str()
+                .unwrap()
+                .contains("_include")
+        );
+        for bad in [
+            "_include=AuditEvent:agent",
+            "_include=*",
+            "_include=AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|PAT",
+            "_include=auditevent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED",
+            "_include",
+            &format!("{INCLUDE}&{INCLUDE}"),
+        ] {
+            let reply = Call::search(
+                &app,
+                &token,
+                format!("{}&{bad}", search_uri("AuditEvent", NHS)),
+            )
+            .send();
+            assert_eq!(
+                reply.outcome(),
+                (400, "invalid", "INVALID_SEARCH_DATA", "http._include"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_urls_are_absolute_under_the_base_the_request_came_to() {
+        let (app, token) = app_with_one_access();
+        let full_urls = |reply: &Reply| -> Vec<String> {
+            all_entries(&reply.body)
+                .iter()
+                .map(|e| e["fullUrl"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let https = Call::search(
+            &app,
+            &token,
+            format!("https://cpis.example:8443{}", search_uri("AuditEvent", NHS)),
+        )
+        .send();
+        assert!(
+            full_urls(&https)
+                .iter()
+                .all(|u| u.starts_with("https://cpis.example:8443/fhir/r4/")),
+            "{:?}",
+            full_urls(&https)
+        );
+        let relative_with_spin_header = Call::search(&app, &token, search_uri("AuditEvent", NHS))
+            .relative()
+            .with(
+                "spin-full-url",
+                &format!("http://10.0.0.7:3000{}", search_uri("AuditEvent", NHS)),
+            )
+            .send();
+        assert!(
+            full_urls(&relative_with_spin_header)[0]
+                .starts_with("http://10.0.0.7:3000/fhir/r4/AuditEvent/")
+        );
+        let mut configured = Call::search(&app, &token, search_uri("AuditEvent", NHS));
+        configured.config.fhir_base_url = Some("https://api.cpis.example/cpis/FHIR/R4".into());
+        let configured = configured.send();
+        assert!(
+            full_urls(&configured)
+                .iter()
+                .all(|u| u.starts_with("https://api.cpis.example/cpis/FHIR/R4/"))
+        );
+        assert!(
+            configured.body["link"][0]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://api.cpis.example/cpis/FHIR/R4/AuditEvent?")
+        );
+        // No base known: urn:uuid fullUrls, and the AuditEvent refers to its viewer by the same.
+        let unknown = Call::search(&app, &token, search_uri("AuditEvent", NHS))
+            .relative()
+            .send();
+        let urls = full_urls(&unknown);
+        assert!(urls.iter().all(|u| u.starts_with("urn:uuid:")), "{urls:?}");
+        assert_eq!(
+            entries(&unknown.body)[0]["agent"][1]["who"]["reference"],
+            urls[1].as_str()
+        );
+        assert_eq!(
+            unknown.body["link"][0]["url"].as_str().unwrap().get(..9),
+            Some("/fhir/r4/")
+        );
+    }
+
+    #[test]
+    fn only_a_plain_host_and_port_make_a_base() {
+        for good in [
+            "cpis.test",
+            "127.0.0.1:3000",
+            "[::1]:8080",
+            "a-b.example.nhs.uk",
+        ] {
+            assert!(plain_authority(good), "{good}");
+        }
+        for bad in [
+            "",
+            "user@evil.example",
+            "evil.example/x",
+            "a b",
+            "host:",
+            "host:99999x",
+            "[::1",
+            "x:1:2",
+        ] {
+            assert!(!plain_authority(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn admin_registers_shows_and_removes_a_credentials_system() {
+        let app = App::new();
+        let token = app.token("RR8", OrgKind::CareSetting);
+        let id = token.split('_').nth(1).unwrap();
+        let path = format!("/api/v1/admin/credentials/{id}/system");
+        let admin = Some(crate::api::test_support::ADMIN);
+        let submit = crate::api::submit::handle;
+        assert_eq!(app.call(submit, "GET", &path, admin, "").0, 404);
+        register(&app, &token, "Symphony ED", "Dr Jo Bloggs");
+        let (status, shown) = app.call(submit, "GET", &path, admin, "");
+        assert_eq!(
+            (status, shown["system"]["system"].as_str()),
+            (200, Some("Symphony ED"))
+        );
+        assert_eq!(
+            shown["system"]["responsible_person"]["name"],
+            "Dr Jo Bloggs"
+        );
+        for (body, field) in [
+            (json!({"system": "S"}), "responsible_person"),
+            (
+                json!({"system": "", "responsible_person": {"id": "1", "name": "A", "role": "R"}}),
+                "1 to 200 characters",
+            ),
+            (
+                json!({"system": "S", "responsible_person": {"id": "1", "name": "A"}}),
+                "role",
+            ),
+            (
+                json!({"system": "S", "responsible_person": {"id": "1", "name": "A", "role": "R"}, "x": 1}),
+                "x",
+            ),
+        ] {
+            let (status, reply) = app.call(submit, "PUT", &path, admin, &body.to_string());
+            assert_eq!(status, 400, "{body}");
+            assert!(
+                reply["error"]["message"].as_str().unwrap().contains(field),
+                "{reply}"
+            );
+        }
+        let (status, reply) = app.call(submit, "PUT", &path, Some(&token), "{}");
+        assert_eq!(
+            (status, reply["error"]["code"].as_str()),
+            (403, Some("forbidden"))
+        );
+        assert_eq!(app.call(submit, "POST", &path, admin, "").0, 405);
+        let bad_id = app.call(
+            submit,
+            "PUT",
+            "/api/v1/admin/credentials/XYZ/system",
+            admin,
+            "{}",
+        );
+        assert_eq!(bad_id.1["error"]["field"], "credential_id");
+        let la = app.token("LA1", OrgKind::LocalAuthority);
+        let la_path = format!(
+            "/api/v1/admin/credentials/{}/system",
+            la.split('_').nth(1).unwrap()
+        );
+        let body =
+            json!({"system": "S", "responsible_person": {"id": "1", "name": "A", "role": "R"}});
+        assert_eq!(
+            app.call(submit, "PUT", &la_path, admin, &body.to_string())
+                .0,
+            409
+        );
+        let (status, removed) = app.call(submit, "DELETE", &path, admin, "");
+        assert_eq!((status, &removed["system"]), (200, &Value::Null));
+        assert_eq!(app.call(submit, "DELETE", &path, admin, "").0, 404);
     }
 
     /// Writes one body of every kind the FHIR API answers with into `$CPIS_FHIR_SAMPLES_DIR`
@@ -1336,9 +1973,30 @@ mod tests {
                 samples.push(("Bundle-CareTeam-two-plans", reply));
             }
         }
+        register(&app, &setting, "Symphony ED", "Siân Ó'Brien-Llŷr");
+        app.now = start + Duration::minutes(3);
+        Call::search(&app, &setting, search_uri("CareTeam", NHS))
+            .national()
+            .send();
         samples.push((
-            "Bundle-AuditEvent-three-visits",
+            "Bundle-AuditEvent-four-visits-one-by-a-system",
             Call::search(&app, &setting, search_uri("AuditEvent", NHS)).send(),
+        ));
+        samples.push((
+            "Bundle-AuditEvent-with-include-as-the-national-consumer",
+            Call::search(
+                &app,
+                &setting,
+                format!("{}&{INCLUDE}", search_uri("AuditEvent", NHS)),
+            )
+            .national()
+            .send(),
+        ));
+        samples.push((
+            "Bundle-AuditEvent-no-base-known",
+            Call::search(&app, &setting, search_uri("AuditEvent", NHS))
+                .relative()
+                .send(),
         ));
         samples.push((
             "Bundle-CareTeam-empty",
@@ -1370,6 +2028,25 @@ mod tests {
             Call::search(&app, &setting, search_uri("CareTeam", NHS))
                 .without(headers::END_USER_NAME)
                 .send(),
+        ));
+        let no_system = app.token("RX1", OrgKind::CareSetting);
+        samples.push((
+            "OperationOutcome-precondition-failed-no-user-no-system",
+            Call::search(&app, &no_system, search_uri("CareTeam", NHS))
+                .national()
+                .send(),
+        ));
+        samples.push((
+            "OperationOutcome-invalid-search-data-include",
+            Call::search(
+                &app,
+                &setting,
+                format!(
+                    "{}&_include=AuditEvent:agent",
+                    search_uri("AuditEvent", NHS)
+                ),
+            )
+            .send(),
         ));
         samples.push((
             "OperationOutcome-precondition-failed-unscheduled",
@@ -1425,7 +2102,10 @@ mod tests {
             assert_eq!(reply.body["resourceType"], resource_type, "{name}");
         }
         assert_eq!(samples[0].1.body["total"], 2);
-        assert_eq!(samples[1].1.body["total"], 3);
+        for history in &samples[1..4] {
+            assert_eq!(history.1.body["total"], 4);
+            assert_eq!(all_entries(&history.1.body).len(), 8);
+        }
 
         if let Some(dir) = std::env::var_os("CPIS_FHIR_SAMPLES_DIR") {
             let dir = std::path::PathBuf::from(dir);

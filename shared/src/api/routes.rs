@@ -21,6 +21,9 @@ pub enum Operation {
     GetOpenApiDescription,
     IssueCredential,
     RevokeCredential,
+    RegisterSystem,
+    GetSystem,
+    UnregisterSystem,
     RevokeOrganisation,
     SubmitPlan,
     SubmitBatch,
@@ -31,6 +34,9 @@ pub enum Operation {
     ReadAlerts,
     AcknowledgeAlerts,
     GetLaChild,
+    GetWorktray,
+    GetLaMatchRate,
+    GetAdminMatchRate,
 }
 
 /// One endpoint: its method and path as the OpenAPI description names them, `{name}` standing
@@ -72,6 +78,24 @@ pub const SUBMIT: &[Endpoint] = &[
         "revokeCredential",
         "DELETE",
         "/api/v1/admin/credentials/{credential_id}",
+    ),
+    endpoint(
+        RegisterSystem,
+        "registerSystem",
+        "PUT",
+        "/api/v1/admin/credentials/{credential_id}/system",
+    ),
+    endpoint(
+        GetSystem,
+        "getSystem",
+        "GET",
+        "/api/v1/admin/credentials/{credential_id}/system",
+    ),
+    endpoint(
+        UnregisterSystem,
+        "unregisterSystem",
+        "DELETE",
+        "/api/v1/admin/credentials/{credential_id}/system",
     ),
     endpoint(
         RevokeOrganisation,
@@ -123,6 +147,19 @@ pub const ALERT: &[Endpoint] = &[
         "getLaChild",
         "GET",
         "/api/v1/la/children/{nhs_number}",
+    ),
+    endpoint(GetWorktray, "getWorktray", "GET", "/api/v1/la/worktray"),
+    endpoint(
+        GetLaMatchRate,
+        "getLaMatchRate",
+        "GET",
+        "/api/v1/la/match-rate",
+    ),
+    endpoint(
+        GetAdminMatchRate,
+        "getAdminMatchRate",
+        "GET",
+        "/api/v1/admin/match-rate",
     ),
 ];
 

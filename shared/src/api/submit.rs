@@ -3,18 +3,22 @@
 //!
 //! | method and path | who | store calls |
 //! |---|---|---|
-//! | `POST /api/v1/plans` | LA | auth `get`; plan: [`crate::records::upsert_plan`] + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new) |
-//! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record |
-//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `get` (+ `delete`) |
-//! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`) |
-//! | `POST /api/v1/admin/credentials` | administrator | `get`, `increment`, `set-many` |
-//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete` |
-//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many`, `increment`, `get-many`, `delete-many` |
+//! | `POST /api/v1/plans` | LA | auth `get`; plan: [`crate::records::upsert_plan`] + `get` of the pending case (+ `increment`, `set-many` when it resolves one); case without NHS number: `get` (+ `increment`, `set-many` when new); then the LA's counts: + `increment` when they changed (+ 2 per due date ahead, see [`crate::tally`]) |
+//! | `POST /api/v1/plans/batch` | LA | auth `get`, then as above per record, but the counts once for the whole batch |
+//! | `DELETE /api/v1/plans/{nhs}/{plan type code}` | LA | auth `get`, `get` (+ `delete`, `increment`) |
+//! | `DELETE /api/v1/cases/{case ref}` | LA | auth `get`, `get` (+ `increment`, `set-many`, `increment`; + 2 if it was due ahead) |
+//! | `POST /api/v1/admin/credentials` | administrator | `get`, `increment` (+ `increment` registering an LA), `set-many` |
+//! | `DELETE /api/v1/admin/credentials/{id}` | administrator | `get`, `delete-many` |
+//! | `PUT /api/v1/admin/credentials/{id}/system` | administrator | `get`, `set-many` |
+//! | `GET /api/v1/admin/credentials/{id}/system` | administrator | `get` |
+//! | `DELETE /api/v1/admin/credentials/{id}/system` | administrator | `get`, `delete` |
+//! | `DELETE /api/v1/admin/organisations/{ods}` | administrator | `get`, `get-many` (+ `get-many` past the probe), `delete-many` |
 
 use super::routes::{self, Operation, resolve};
 use super::{Context, Request, Response, json, parse_json, respond};
 use crate::auth::{
-    CredentialId, OrgKind, Organisation, issue_credential, revoke_credential, revoke_organisation,
+    CredentialId, NominatedSystem, OrgKind, Organisation, issue_credential, nominated_system,
+    register_system, revoke_credential, revoke_organisation, unregister_system,
 };
 use crate::error::ApiError;
 use crate::identifiers::{CaseRef, DisplayName, OdsCode};
@@ -38,17 +42,21 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
         }
         (Operation::RevokeCredential, [id]) => {
             caller.require_administrator()?;
-            let id = CredentialId::parse(id).ok_or_else(|| {
-                ApiError::invalid(
-                    "credential_id",
-                    "a credential id is 16 lower-case hex digits",
-                )
-            })?;
+            let id = credential_id(id)?;
             revoke_credential(ctx.store, &id)?;
             Ok(json(
                 StatusCode::OK,
                 &serde_json::json!({ "revoked": id.to_string() }),
             ))
+        }
+        (
+            operation @ (Operation::RegisterSystem
+            | Operation::GetSystem
+            | Operation::UnregisterSystem),
+            [id],
+        ) => {
+            caller.require_administrator()?;
+            system(req, ctx, operation, &credential_id(id)?)
         }
         (Operation::RevokeOrganisation, [ods]) => {
             caller.require_administrator()?;
@@ -62,7 +70,12 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
         (Operation::SubmitPlan, []) => {
             let la = caller.require_local_authority()?.ods_code.clone();
             let input: RecordInput = parse_json(req.body())?;
-            applied(apply(ctx.store, &la, input.validate(&la)?, ctx.now)?)
+            applied(apply(
+                ctx.store,
+                &la,
+                input.validate(&la, ctx.now.date())?,
+                ctx.now,
+            )?)
         }
         (Operation::SubmitBatch, []) => {
             let la = caller.require_local_authority()?.ods_code.clone();
@@ -93,6 +106,52 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
             )?)
         }
         _ => Err(super::not_found(req)),
+    }
+}
+
+fn credential_id(text: &str) -> Result<CredentialId, ApiError> {
+    CredentialId::parse(text).ok_or_else(|| {
+        ApiError::invalid(
+            "credential_id",
+            "a credential id is 16 lower-case hex digits",
+        )
+    })
+}
+
+/// The system a care setting's credential belongs to and its nominated responsible person:
+/// `PUT` registers (or replaces) it, `GET` shows it, `DELETE` removes it.
+fn system<S: KeyValue>(
+    req: &Request,
+    ctx: &Context<S>,
+    operation: Operation,
+    id: &CredentialId,
+) -> Result<Response, ApiError> {
+    let shown = |nominated: &NominatedSystem| {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({ "credential_id": id.to_string(), "system": nominated }),
+        )
+    };
+    match operation {
+        Operation::RegisterSystem => {
+            let nominated: NominatedSystem = parse_json(req.body())?;
+            register_system(ctx.store, id, nominated.clone(), ctx.now)?;
+            Ok(shown(&nominated))
+        }
+        Operation::GetSystem => match nominated_system(ctx.store, id)? {
+            Some(nominated) => Ok(shown(&nominated)),
+            None => Err(ApiError::not_found(format!(
+                "no system is registered with credential {id}"
+            ))
+            .with_field("credential_id")),
+        },
+        _ => {
+            unregister_system(ctx.store, id)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "credential_id": id.to_string(), "system": null }),
+            ))
+        }
     }
 }
 

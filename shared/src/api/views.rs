@@ -45,13 +45,16 @@ impl<'a> From<&'a Plan> for NhsPlanView<'a> {
     }
 }
 
-/// A previous unscheduled visit: when, where, and the viewer's role.
+/// A previous unscheduled visit: when, where, and the viewer's role; for an access a system
+/// made without naming a user, the system (the role is then its responsible person's).
 #[derive(Serialize)]
 pub struct VisitView<'a> {
     #[serde(with = "time::serde::rfc3339")]
     pub accessed_at: OffsetDateTime,
     pub setting: &'a Setting,
     pub viewer_role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_system: Option<&'a str>,
 }
 
 impl<'a> From<&'a Entry<AccessEvent>> for VisitView<'a> {
@@ -60,6 +63,7 @@ impl<'a> From<&'a Entry<AccessEvent>> for VisitView<'a> {
             accessed_at: e.item.accessed_at,
             setting: &e.item.setting,
             viewer_role: e.item.user.role.as_str(),
+            via_system: e.item.via_system.as_ref().map(|s| s.as_str()),
         }
     }
 }

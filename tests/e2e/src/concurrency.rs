@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_accesses_to_one_child_from_twenty_settings() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let (la1, la2, child) = cpis.child_of_two_las(50).await;
         let mut settings = Vec::new();
         for i in 0..20 {
@@ -21,16 +21,10 @@ async fn two_hundred_accesses_to_one_child_from_twenty_settings() {
         }
 
         // Every access is in the child's access log, each position written exactly once.
-        let visits = cpis
-            .app
-            .store
-            .entries_with_prefix(&format!("log/visits/{child}/"));
+        let visits = cpis.entries_with_prefix(&format!("log/visits/{child}/"));
         let entries: Vec<_> = visits.keys().filter(|k| !k.ends_with("/head")).collect();
         assert_eq!(entries.len(), 200);
-        assert_eq!(
-            cpis.app.store.counter(&format!("log/visits/{child}/head")),
-            Some(200)
-        );
+        assert_eq!(cpis.counter(&format!("log/visits/{child}/head")), Some(200));
 
         // Every notification is on each LA's feed exactly once.
         for la in [&la1, &la2] {
@@ -61,14 +55,14 @@ async fn two_hundred_accesses_to_one_child_from_twenty_settings() {
             times.windows(2).all(|w| w[0] >= w[1]),
             "newest first: {times:?}"
         );
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_las_children_accessed_at_once() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let ed = cpis.setting("RR8").await;
         let mut las = Vec::new();
         for i in 0..20 {
@@ -108,7 +102,7 @@ async fn twenty_las_children_accessed_at_once() {
                 "{ods} sees only its own child"
             );
         }
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }
 
@@ -118,8 +112,8 @@ async fn twenty_las_children_accessed_at_once() {
 /// plans here.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn las_creating_one_childs_first_plans_at_once_lose_nothing() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let ed = cpis.setting("RR8").await;
         let mut las = Vec::new();
         for i in 0..8 {
@@ -155,6 +149,6 @@ async fn las_creating_one_childs_first_plans_at_once_lose_nothing() {
                 "round {round}"
             );
         }
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }

@@ -5,8 +5,8 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn information_flow_from_submission_to_alert() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let (leeds, bradford) = (cpis.la("LA1").await, cpis.la("LA2").await);
         let (ed, gp) = (cpis.setting("RR8").await, cpis.setting("GP1").await);
         let child = nhs_number(1);
@@ -124,14 +124,14 @@ async fn information_flow_from_submission_to_alert() {
             404
         );
 
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_end_and_are_withdrawn_and_visibility_follows() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let la = cpis.la("LA1").await;
         let ed = cpis.setting("RR8").await;
         let (recent, old, withdrawn, deleted) = (
@@ -200,19 +200,17 @@ async fn plans_end_and_are_withdrawn_and_visibility_follows() {
         );
         assert!(cpis.feed(&la).await.is_empty());
         assert!(
-            cpis.app
-                .store
-                .entries_with_prefix(&format!("log/visits/{old}/"))
+            cpis.entries_with_prefix(&format!("log/visits/{old}/"))
                 .is_empty()
         );
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_without_nhs_number_raises_and_then_clears_its_alert() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let la = cpis.la("LA1").await;
         let ed = cpis.setting("RR8").await;
         let child = nhs_number(20);
@@ -229,7 +227,7 @@ async fn a_case_without_nhs_number_raises_and_then_clears_its_alert() {
         assert_eq!(feed[0]["kind"], "missing_nhs_number");
         assert_eq!(feed[0]["case"]["case_ref"], "PENDING-1");
         assert!(
-            cpis.app.store.entries_with_prefix("child/").is_empty(),
+            cpis.entries_with_prefix("child/").is_empty(),
             "never shared without an NHS number"
         );
 
@@ -257,14 +255,14 @@ async fn a_case_without_nhs_number_raises_and_then_clears_its_alert() {
         );
         let feed = cpis.feed(&la).await;
         assert_eq!(feed[3]["resolution"], "case_withdrawn");
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_added_and_revoked_at_run_time() {
-    for reuse in MODES {
-        let cpis = Cpis::start(reuse).await;
+    for target in targets() {
+        let cpis = Cpis::start(target).await;
         let first = cpis.la("LA1").await;
         let second = cpis.la("LA1").await;
         assert_eq!(
@@ -310,12 +308,12 @@ async fn credentials_are_added_and_revoked_at_run_time() {
         }
         // Only the stored hash of a secret is kept.
         let secret = token.rsplit('_').next().unwrap();
-        for (key, value) in cpis.app.store.entries_with_prefix("") {
+        for (key, value) in cpis.entries_with_prefix("") {
             assert!(
                 !String::from_utf8_lossy(&value).contains(secret),
                 "{key} holds a secret"
             );
         }
-        cpis.app.assert_no_traps();
+        cpis.assert_no_traps();
     }
 }

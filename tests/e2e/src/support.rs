@@ -1,19 +1,68 @@
-//! Starting the app and talking to it as an integrator would.
+//! Starting the app on each target and talking to it as an integrator would.
 
-use cpis_host_kit::{HostOptions, TestApp};
+use cpis_host_kit::{HostOptions, TestApp, TestClient};
+use cpis_spin_launcher::{RedisServer, SpinApp, SpinOptions, Store};
 use http::Method;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 pub const ADMIN: &str = "e2e-admin-secret";
 pub const CPP: &str = "342191000000101";
 pub const LAC: &str = "764841000000100";
 
-/// Both ways Spin may run a WASIp3 component.
+/// Where the app runs: the test host in both of the ways Spin may run a WASIp3 component, and
+/// the real Spin CLI with its default SQLite store and with Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    TestHost { reuse: bool },
+    SpinSqlite,
+    SpinRedis,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::TestHost { reuse: false } => write!(f, "test host (fresh instances)"),
+            Target::TestHost { reuse: true } => write!(f, "test host (instance reuse)"),
+            Target::SpinSqlite => write!(f, "Spin + SQLite"),
+            Target::SpinRedis => write!(f, "Spin + Redis"),
+        }
+    }
+}
+
+/// Both ways the test host runs a component, for tests that need its fault injection or trap
+/// records.
 pub const MODES: [bool; 2] = [false, true];
 
+/// Every target: the test host's two modes, and real Spin (SQLite, Redis) when a Spin CLI is
+/// found (`CPIS_SPIN`, else `spin` on `PATH`). `scripts/test.sh` says so when it is not.
+pub fn targets() -> Vec<Target> {
+    let mut all = vec![
+        Target::TestHost { reuse: false },
+        Target::TestHost { reuse: true },
+    ];
+    if cpis_spin_launcher::spin_binary().is_some() {
+        all.extend([Target::SpinSqlite, Target::SpinRedis]);
+    }
+    all
+}
+
+/// The app under test and how to reach it.
 pub struct Cpis {
-    pub app: TestApp,
+    pub target: Target,
+    client: TestClient,
+    backend: Backend,
+}
+
+enum Backend {
+    Host(TestApp),
+    Spin {
+        app: SpinApp,
+        // Declared after `app`, so Spin stops before its store does.
+        redis: Option<RedisServer>,
+    },
 }
 
 /// A response: status and JSON body (`Null` when the body is not JSON).
@@ -31,8 +80,12 @@ impl Reply {
     }
 }
 
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn manifest() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo_root();
     for component in [
         "cpis_submit",
         "cpis_query",
@@ -49,17 +102,183 @@ fn manifest() -> PathBuf {
     root.join("spin.toml")
 }
 
+/// The variables every target gets. The alert feed's gap grace is 1 s so that fault tests can
+/// watch a feed pass over an abandoned position.
+const VARIABLES: [(&str, &str); 2] = [("admin_token", ADMIN), ("alert_gap_grace_seconds", "1")];
+
 impl Cpis {
-    /// Starts the app; `reuse` chooses instance reuse. The alert feed's gap grace is 1 s so that
-    /// fault tests can watch a feed pass over an abandoned position.
-    pub async fn start(reuse: bool) -> Self {
-        let mut options = HostOptions::new(manifest())
-            .variable("admin_token", ADMIN)
-            .variable("alert_gap_grace_seconds", "1")
-            .reuse_instances(reuse);
+    /// Starts the app on `target`; a target that cannot start fails the test with its log.
+    pub async fn start(target: Target) -> Self {
+        match target {
+            Target::TestHost { reuse } => Self::on_test_host(reuse).await,
+            Target::SpinSqlite | Target::SpinRedis => {
+                let redis = target == Target::SpinRedis;
+                tokio::task::spawn_blocking(move || Self::on_spin(redis))
+                    .await
+                    .expect("starting Spin does not panic")
+            }
+        }
+    }
+
+    /// Starts the app on the test host; `reuse` chooses instance reuse.
+    pub async fn on_test_host(reuse: bool) -> Self {
+        let mut options = HostOptions::new(manifest()).reuse_instances(reuse);
+        for (name, value) in VARIABLES {
+            options = options.variable(name, value);
+        }
         options.read_env = false;
         let app = TestApp::start(options).await.expect("the app starts");
-        Self { app }
+        Self {
+            target: Target::TestHost { reuse },
+            client: app.client.clone(),
+            backend: Backend::Host(app),
+        }
+    }
+
+    fn on_spin(with_redis: bool) -> Self {
+        let spin = cpis_spin_launcher::spin_binary()
+            .expect("a Spin target is chosen only when a Spin CLI is found");
+        let redis = with_redis.then(|| {
+            RedisServer::start(false).unwrap_or_else(|e| panic!("Redis did not start: {e}"))
+        });
+        let options = SpinOptions {
+            spin,
+            manifest: manifest(),
+            store: match &redis {
+                Some(server) => Store::Redis(server.url()),
+                None => Store::Sqlite,
+            },
+            variables: VARIABLES
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            extra_args: Vec::new(),
+        };
+        let app = SpinApp::start(options).unwrap_or_else(|e| panic!("Spin did not start: {e}"));
+        Self {
+            target: if with_redis {
+                Target::SpinRedis
+            } else {
+                Target::SpinSqlite
+            },
+            client: TestClient::new(app.base_url()),
+            backend: Backend::Spin { app, redis },
+        }
+    }
+
+    /// The test host running the app, for tests that need its fault injection or trap
+    /// records (they run on [`MODES`] only).
+    pub fn host(&self) -> &TestApp {
+        match &self.backend {
+            Backend::Host(app) => app,
+            Backend::Spin { .. } => panic!("{} is not the test host", self.target),
+        }
+    }
+
+    /// The HTTP client, for requests that need more than [`Cpis::send`] gives.
+    pub fn client(&self) -> &TestClient {
+        &self.client
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        match &self.backend {
+            Backend::Host(app) => app.base_url.clone(),
+            Backend::Spin { app, .. } => app.base_url(),
+        }
+    }
+
+    /// Stops the app and starts it again on the same data: the same in-memory store on the test
+    /// host, the same state directory (and the same Redis) on Spin.
+    pub async fn restart(self) -> Self {
+        match self.backend {
+            Backend::Host(app) => {
+                let reuse = matches!(self.target, Target::TestHost { reuse: true });
+                let store = app.store.clone();
+                drop(app);
+                let mut options = HostOptions::new(manifest()).reuse_instances(reuse);
+                for (name, value) in VARIABLES {
+                    options = options.variable(name, value);
+                }
+                options.read_env = false;
+                options.store = Some(store);
+                let app = TestApp::start(options).await.expect("the app starts again");
+                Self {
+                    target: self.target,
+                    client: app.client.clone(),
+                    backend: Backend::Host(app),
+                }
+            }
+            Backend::Spin { mut app, redis } => {
+                let app = tokio::task::spawn_blocking(move || {
+                    app.restart()
+                        .unwrap_or_else(|e| panic!("Spin did not start again: {e}"));
+                    app
+                })
+                .await
+                .expect("restarting Spin does not panic");
+                Self {
+                    target: self.target,
+                    client: TestClient::new(app.base_url()),
+                    backend: Backend::Spin { app, redis },
+                }
+            }
+        }
+    }
+
+    /// Every entry of the default store whose key starts with `prefix`, read from the store
+    /// itself: the test host's memory, Spin's SQLite file, or Redis.
+    pub fn entries_with_prefix(&self, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+        match &self.backend {
+            Backend::Host(app) => app.store.entries_with_prefix(prefix),
+            Backend::Spin {
+                redis: Some(redis), ..
+            } => crate::stores::redis_entries(redis.port(), prefix),
+            Backend::Spin { app, redis: None } => {
+                crate::stores::sqlite_entries(&app.sqlite_path(), prefix)
+            }
+        }
+    }
+
+    /// A counter written by `increment`, read from the store (SQLite and the test host keep 8
+    /// little-endian bytes, Redis decimal text).
+    pub fn counter(&self, key: &str) -> Option<i64> {
+        let value = self.entries_with_prefix(key).remove(key)?;
+        Some(crate::stores::decode_counter(self.target, &value))
+    }
+
+    /// Fails if any component trapped or panicked.
+    pub fn assert_no_traps(&self) {
+        match &self.backend {
+            Backend::Host(app) => app.assert_no_traps(),
+            Backend::Spin { app, .. } => {
+                let log = app.log();
+                for sign in ["wasm trap", "panicked at", "wasm backtrace"] {
+                    assert!(
+                        !log.contains(sign),
+                        "{}: a component trapped:\n{log}",
+                        self.target
+                    );
+                }
+            }
+        }
+    }
+
+    /// Registers the system a care setting's credential belongs to and its responsible person.
+    pub async fn register_system(&self, token: &str, system: &str, person: &str, role: &str) {
+        let id = token.split('_').nth(1).expect("a cpis_{id}_{secret} token");
+        let body = json!({"system": system,
+                          "responsible_person": {"id": "R-1", "name": person, "role": role}});
+        let reply = self
+            .send(
+                Method::PUT,
+                &format!("/api/v1/admin/credentials/{id}/system"),
+                Some(ADMIN),
+                &[],
+                &body.to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
     }
 
     pub async fn send(
@@ -76,11 +295,10 @@ impl Cpis {
             all.push(("authorization", auth));
         }
         let response = self
-            .app
             .client
-            .request(method, path, &all, body.to_string())
+            .request(method.clone(), path, &all, body.to_string())
             .await
-            .expect("the request is answered");
+            .unwrap_or_else(|e| panic!("{}: {method} {path} is not answered: {e:#}", self.target));
         Reply {
             status: response.status_code(),
             body: serde_json::from_slice(&response.body).unwrap_or(Value::Null),

@@ -70,7 +70,10 @@ impl TestClient {
             .method(method)
             .uri(format!("{}{path}", self.base_url));
         for (name, value) in headers {
-            builder = builder.header(*name, *value);
+            // As bytes: header values may be UTF-8 text (an accented user name), as on Spin.
+            let value = http::HeaderValue::from_bytes(value.as_bytes())
+                .with_context(|| format!("header {name} has a byte no HTTP header may hold"))?;
+            builder = builder.header(*name, value);
         }
         let request = builder
             .body(Full::new(body.into()))
