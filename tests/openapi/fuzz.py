@@ -68,25 +68,31 @@ def wait_until_up(base, seconds=60):
 
 def seed(base, admin):
     """Credentials for each role, and data for them to find: a child with a plan, a visit (so an
-    alert), and a case without NHS number."""
+    alert), a case without NHS number, and a system registered with the care setting's credential
+    (so that an access without `user` is recorded, not refused)."""
     issue = lambda ods, name, kind: expect(base, 201, "POST", "/api/v1/admin/credentials", admin,
-                                           {"ods_code": ods, "name": name, "kind": kind})["token"]
-    la = issue(LA_ODS, LA_NAME, "local_authority")
-    setting = issue(SETTING_ODS, SETTING_NAME, "care_setting")
+                                           {"ods_code": ods, "name": name, "kind": kind})
+    la = issue(LA_ODS, LA_NAME, "local_authority")["token"]
+    issued = issue(SETTING_ODS, SETTING_NAME, "care_setting")
+    setting = issued["token"]
+    expect(base, 200, "PUT", f"/api/v1/admin/credentials/{issued['credential_id']}/system", admin, {
+        "system": "Symphony ED (RR8)", "responsible_person": {
+            "id": "555021935107", "name": "Dr Jo Bloggs", "role": "ED Clinical Lead"}})
     expect(base, 201, "POST", "/api/v1/plans", la, {
         "nhs_number": CHILD, "case_ref": "LEEDS-2026-0042", "plan_type": "342191000000101",
         "start_date": "2026-01-10", "local_authority": LA})
     expect(base, 200, "POST", "/api/v1/plans", la, {
         "case_ref": "LEEDS-2026-0043", "plan_type": "764841000000100",
-        "start_date": "2026-02-01", "local_authority": LA})
+        "start_date": "2026-02-01", "stage": "looked_after", "local_authority": LA})
     expect(base, 200, "POST", "/api/v1/access", setting, {
         "nhs_number": CHILD, "user": {"id": "555021935107", "name": "Dr Asha Patel",
                                       "role": "Emergency Department Doctor"}})
     return {"public": None, "care-setting": setting, "local-authority": la, "administrator": admin}
 
 
-# Roles whose operations the description links (issueCredential → revokeCredential,
-# submitPlan → withdrawPlan) also get stateful tests along those links.
+# Roles whose operations the description links (issueCredential → revokeCredential and
+# registerSystem → getSystem and unregisterSystem; submitPlan → withdrawPlan) also get stateful
+# tests along those links.
 STATEFUL = {"administrator", "local-authority"}
 
 

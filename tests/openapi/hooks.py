@@ -4,12 +4,14 @@ here so that the generated *valid* requests are valid (the description names the
 - Format `nhs-number`: ten digits with a modulus-11 check digit, not all zeros, optionally grouped
   with spaces or hyphens.
 - A plan's `end_date` and `delete_date` are not before its `start_date`.
+- A case without NHS number is due on its `start_date`, at most 365 days after today.
 - An LA submits only for itself: positive plan records carry the LA credential's own ODS code
   (`CPIS_OPENAPI_LA_ODS`), so that they create and update plans instead of being refused (403).
 
 Loaded by tests/openapi/fuzz.py through SCHEMATHESIS_HOOKS.
 """
 
+import datetime
 import os
 
 import schemathesis
@@ -53,6 +55,9 @@ def map_case(context, case):
     if operation in PLAN_OPERATIONS and positive and isinstance(case.body, dict):
         record = case.body
         start = record.get("start_date")
+        horizon = (datetime.date.today() + datetime.timedelta(days=365)).isoformat()
+        if record.get("nhs_number") is None and isinstance(start, str) and start > horizon:
+            start = record["start_date"] = datetime.date.today().isoformat()
         if isinstance(start, str):
             for field in ("end_date", "delete_date"):
                 value = record.get(field)
