@@ -38,6 +38,15 @@ step "end to end on: $targets"
 CPIS_WASM_TOOLCHAIN="$toolchain" cargo test --locked -p cpis-host-kit -p cpis-e2e
 
 if [ -n "$spin_cli" ]; then
+  step "OpenAPI: the JSON API's description validated, then Schemathesis against the app on Spin"
+  tests/openapi/run.sh
+else
+  step "OpenAPI: the JSON API's description validated"
+  tests/openapi/run.sh --validate-only
+  echo "test.sh: OpenAPI Schemathesis run SKIPPED: it needs the app on real Spin, and neither CPIS_SPIN nor 'spin' is on PATH"
+fi
+
+if [ -n "$spin_cli" ]; then
   step "benchmark, short run on Spin + SQLite and Spin + Redis (keeps it working; speed is never pass/fail)"
   CPIS_WASM_TOOLCHAIN="$toolchain" cargo run --locked -q -p cpis-bench -- --quick
 fi

@@ -4,8 +4,16 @@
 # (tests/openapi/fuzz.py). Run from anywhere in the repository, after scripts/build-components.sh.
 # Needs python3 (3.11) with venv and pip, and the Spin CLI: $CPIS_SPIN, else `spin` on PATH. The
 # first run installs tests/openapi/requirements.txt from PyPI into target/openapi-venv; later runs
-# reuse it until the requirements change.
+# reuse it until the requirements change. With --validate-only: the validator only (no Spin, no
+# built components needed).
+# Usage: tests/openapi/run.sh [--validate-only]
 set -euo pipefail
+validate_only=""
+case "${1:-}" in
+    --validate-only) validate_only=1 ;;
+    "") ;;
+    *) echo "usage: tests/openapi/run.sh [--validate-only]" >&2; exit 2 ;;
+esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -16,6 +24,7 @@ requirements="$root/tests/openapi/requirements.txt"
 
 echo "--- openapi-spec-validator: shared/openapi.json"
 "$venv/bin/openapi-spec-validator" shared/openapi.json
+[ -z "$validate_only" ] || exit 0
 
 spin="${CPIS_SPIN:-$(command -v spin || true)}"
 if [ -z "$spin" ] || [ ! -x "$spin" ]; then
