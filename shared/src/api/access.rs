@@ -183,19 +183,28 @@ mod tests {
         let app = app_with_plan();
         let setting = app.token("RR8", OrgKind::CareSetting);
         let la = app.token("LA1", OrgKind::LocalAuthority);
-        let no_user = json!({"nhs_number": "9434765919"}).to_string();
-        let (status, out) = app.call(
-            super::handle,
-            "POST",
-            "/api/v1/access",
-            Some(&setting),
-            &no_user,
-        );
-        assert_eq!(status, 400);
-        assert!(
-            out["error"]["message"].as_str().unwrap().contains("user"),
-            "{out}"
-        );
+        // `"user": null` is `user` left out, as the OpenAPI description says (Schemathesis).
+        for no_user in [
+            json!({"nhs_number": "9434765919"}),
+            json!({"nhs_number": "9434765919", "user": null}),
+        ] {
+            let (status, out) = app.call(
+                super::handle,
+                "POST",
+                "/api/v1/access",
+                Some(&setting),
+                &no_user.to_string(),
+            );
+            assert_eq!(
+                (status, out["error"]["field"].as_str()),
+                (400, Some("user")),
+                "{no_user}: {out}"
+            );
+            assert!(
+                out["error"]["message"].as_str().unwrap().contains("user"),
+                "{out}"
+            );
+        }
         let bad_nhs =
             json!({"nhs_number": "9434765918", "user": {"id": "U1", "name": "A", "role": "R"}})
                 .to_string();
