@@ -47,11 +47,14 @@ pub fn check_record(record: &Value, la: Option<&OdsCode>) -> Result<(), Problem>
     let caller = la.or(named.as_ref()).unwrap_or(&fallback);
     // Today as CP-IS reckons it (UTC): a waiting case's due date must be within a year of it.
     let today = time::OffsetDateTime::now_utc().date();
-    input.validate(caller, today).map(|_| ()).map_err(|e| Problem {
-        field: e.field.unwrap_or_default(),
-        code: e.code.to_string(),
-        message: e.message,
-    })
+    input
+        .validate(caller, today)
+        .map(|_| ())
+        .map_err(|e| Problem {
+            field: e.field.unwrap_or_default(),
+            code: e.code.to_string(),
+            message: e.message,
+        })
 }
 
 #[cfg(test)]
