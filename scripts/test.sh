@@ -34,8 +34,9 @@ step "the Python venv of the FHIR checks (validators, fhirpy), which the e2e sui
 tests/fhir/venv.sh >/dev/null
 
 step "end to end on: $targets"
-# The host's tests build a small fixture component with the same toolchain.
-CPIS_WASM_TOOLCHAIN="$toolchain" cargo test --locked -p cpis-host-kit -p cpis-e2e
+# The host's tests build a small fixture component with the same toolchain; the CLI's end-to-end
+# tests run the built `cpis` against the app.
+CPIS_WASM_TOOLCHAIN="$toolchain" cargo test --locked -p cpis-host-kit -p cpis-spin-launcher -p cpis-e2e -p cpis-cli
 
 if [ -n "$spin_cli" ]; then
   step "OpenAPI: the JSON API's description validated, then Schemathesis against the app on Spin"

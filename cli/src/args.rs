@@ -211,8 +211,7 @@ impl OrgKind {
     }
 }
 
-/// Administrator commands. New ones (e.g. registering a care setting's system and its
-/// nominated responsible person) are added here as variants.
+/// Administrator commands.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Issue a credential; the first for an ODS code registers the organisation. The token is
@@ -237,6 +236,25 @@ pub enum AdminCommand {
     RevokeOrganisation {
         /// The organisation's ODS code
         ods_code: String,
+    },
+    /// Register the system a care setting's credential belongs to and its nominated responsible
+    /// person: accesses sent without NHSD-End-User-* headers (or without `user`) are then
+    /// recorded against them. Sending it again replaces the registration.
+    RegisterSystem {
+        /// The care setting's credential id (16 hex digits)
+        credential_id: String,
+        /// The clinical system's name, e.g. "Symphony ED"
+        #[arg(long)]
+        system: String,
+        /// The nominated responsible person's identifier (e.g. SDS user id)
+        #[arg(long)]
+        person_id: String,
+        /// The nominated responsible person's name
+        #[arg(long)]
+        person_name: String,
+        /// The nominated responsible person's role
+        #[arg(long)]
+        person_role: String,
     },
 }
 

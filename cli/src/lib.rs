@@ -127,6 +127,28 @@ fn execute(cli: Cli) -> Result<u8, CliError> {
                 )
             })
         }
+        Command::Admin(AdminCommand::RegisterSystem {
+            credential_id,
+            system,
+            person_id,
+            person_name,
+            person_role,
+        }) => {
+            let person = [person_id, person_name, person_role];
+            print(
+                &views::register_system(&client, &credential_id, &system, &person)?,
+                |b| {
+                    format!(
+                        "credential {} belongs to {}; responsible person {}",
+                        b["credential_id"].as_str().unwrap_or_default(),
+                        b["system"]["system"].as_str().unwrap_or_default(),
+                        b["system"]["responsible_person"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                    )
+                },
+            )
+        }
         Command::Admin(AdminCommand::RevokeOrganisation { ods_code }) => {
             print(&views::revoke_organisation(&client, &ods_code)?, |b| {
                 format!(

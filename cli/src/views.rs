@@ -275,13 +275,33 @@ pub fn show_issued(body: &Value) -> String {
     )
 }
 
-pub fn revoke_credential(client: &Client, id: &str) -> Result<Value, CliError> {
-    let id = CredentialId::parse(id).ok_or_else(|| {
+fn credential_id(id: &str) -> Result<CredentialId, CliError> {
+    CredentialId::parse(id).ok_or_else(|| {
         CliError::Usage(format!(
             "credential id {id:?}: a credential id is 16 lower-case hex digits"
         ))
-    })?;
-    client.delete(&format!("/api/v1/admin/credentials/{id}"))
+    })
+}
+
+pub fn revoke_credential(client: &Client, id: &str) -> Result<Value, CliError> {
+    client.delete(&format!("/api/v1/admin/credentials/{}", credential_id(id)?))
+}
+
+/// Registers a care setting's system and its nominated responsible person (id, name, role).
+pub fn register_system(
+    client: &Client,
+    id: &str,
+    system: &str,
+    [person_id, name, role]: &[String; 3],
+) -> Result<Value, CliError> {
+    let body = json!({"system": system,
+                      "responsible_person": {"id": person_id, "name": name, "role": role}});
+    client.send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/admin/credentials/{}/system", credential_id(id)?),
+        Some(&body),
+        Idempotent::Yes,
+    )
 }
 
 pub fn revoke_organisation(client: &Client, ods: &str) -> Result<Value, CliError> {

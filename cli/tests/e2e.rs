@@ -381,6 +381,26 @@ fn every_error_body_is_shown_clearly_with_its_exit_status() {
         run.assert_status(2);
         assert!(run.stderr.contains("check digit"), "{run:#?}");
 
+        // The administrator registers the ED's system and its nominated responsible person; an
+        // LA's credential has none.
+        let register = |token: &str| {
+            let id = token.split('_').nth(1).unwrap().to_string();
+            let args = ["admin", "register-system", &id, "--system", "Symphony ED"];
+            let person = ["--person-id", "R-1", "--person-name", "Dr Jo Bloggs"];
+            let role = ["--person-role", "ED Clinical Lead"];
+            cpis.run(ADMIN, &[&args[..], &person[..], &role[..]].concat())
+        };
+        let run = register(&ed);
+        run.assert_status(0);
+        assert!(
+            run.stdout
+                .contains("belongs to Symphony ED; responsible person Dr Jo Bloggs"),
+            "{run:#?}"
+        );
+        let run = register(&la);
+        run.assert_status(3);
+        assert!(run.stderr.contains("409 not_a_care_setting"), "{run:#?}");
+
         // The administrator: a second credential with another name, then revocations.
         let run = cpis.run(
             ADMIN,
