@@ -4,6 +4,8 @@
 //! | method and path | who | store calls |
 //! |---|---|---|
 //! | `GET /api/v1/flag/{nhs}` | care setting | auth `get`, `get` of the child's record |
+//! | `GET /health/live` | anyone | none ([`super::health`]) |
+//! | `GET /health/ready` | anyone | one `get` |
 
 use super::{Context, Request, Response, json, not_found, require_method, respond, segments};
 use crate::access::flag;
@@ -16,6 +18,9 @@ pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
 }
 
 fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiError> {
+    if let Some(probe) = super::health::route(req, ctx.store) {
+        return probe;
+    }
     let rest = segments(req, "/api/v1/flag");
     let Some([nhs]) = rest.as_deref() else {
         return Err(not_found(req));
