@@ -39,3 +39,5 @@ mod fhir;
 mod flow;
 #[cfg(test)]
 mod malformed;
+#[cfg(test)]
+mod outage;
