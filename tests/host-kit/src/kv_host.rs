@@ -336,8 +336,8 @@ mod v3_host {
         }
     }
 
-    impl v3::HostStoreWithStore for HasSelf<HostState> {
-        async fn open<T>(accessor: &Accessor<T, Self>, label: String) -> V3Result<Resource<BucketHandle>> {
+    impl<T> v3::HostStoreWithStore<T> for HasSelf<HostState> {
+        async fn open(accessor: &Accessor<T, Self>, label: String) -> V3Result<Resource<BucketHandle>> {
             let (allowed, defined, store) = accessor.with(|mut access| {
                 let host = access.get();
                 (
@@ -360,7 +360,7 @@ mod v3_host {
             })
         }
 
-        async fn get<T>(
+        async fn get(
             accessor: &Accessor<T, Self>,
             handle: Resource<BucketHandle>,
             key: String,
@@ -378,7 +378,7 @@ mod v3_host {
                 .map_err(fault))
         }
 
-        async fn set<T>(
+        async fn set(
             accessor: &Accessor<T, Self>,
             handle: Resource<BucketHandle>,
             key: String,
@@ -399,7 +399,7 @@ mod v3_host {
                 .map_err(fault))
         }
 
-        async fn delete<T>(
+        async fn delete(
             accessor: &Accessor<T, Self>,
             handle: Resource<BucketHandle>,
             key: String,
@@ -419,7 +419,7 @@ mod v3_host {
                 .map_err(fault))
         }
 
-        async fn exists<T>(
+        async fn exists(
             accessor: &Accessor<T, Self>,
             handle: Resource<BucketHandle>,
             key: String,
