@@ -107,6 +107,11 @@ thread_local! {
     static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
     static BUCKET: RefCell<Option<Rc<store::Bucket>>> = const { RefCell::new(None) };
     static READER: RefCell<Option<Rc<kv3::Store>>> = const { RefCell::new(None) };
+    // When a bounded call last ran out of time in this instance. Requests Spin sends to the
+    // same instance at once wait while one of them waits for the store (the wait blocks the
+    // instance); for one timeout after a call ran out of time, they fail at once instead of
+    // each waiting a timeout of its own in turn, so every answer stays within about one timeout.
+    static TIMED_OUT_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
 }
 
 /// The component's variables, read once per instance.
@@ -147,6 +152,16 @@ fn bounded<T: 'static>(
     timeout: Duration,
     call: impl Future<Output = Result<T, kv3::Error>>,
 ) -> Result<T, StoreError> {
+    if let Some(at) = TIMED_OUT_AT.get() {
+        let ago = at.elapsed();
+        if ago < timeout {
+            return Err(StoreError::Unavailable(format!(
+                "{what}: the store did not answer within {} ms, {} ms ago; not asked again yet",
+                timeout.as_millis(),
+                ago.as_millis()
+            )));
+        }
+    }
     let outcome = spin_sdk::wit_bindgen::block_on(async move {
         let mut call = pin!(call);
         let mut timer = pin!(spin_sdk::time::sleep(timeout));
@@ -161,6 +176,7 @@ fn bounded<T: 'static>(
         })
         .await
     });
+    TIMED_OUT_AT.set(outcome.is_none().then(std::time::Instant::now));
     match outcome {
         Some(Ok(value)) => Ok(value),
         Some(Err(e)) => Err(StoreError::Unavailable(format!(

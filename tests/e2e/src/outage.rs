@@ -75,15 +75,51 @@ async fn a_store_outage_answers_within_the_bound_writes_nothing_and_recovers() {
         );
         let requests: Vec<(Method, &str, Option<&str>, &str, Expect)> = vec![
             (Method::GET, "/health/live", None, "", Expect::NoStore(200)),
-            (Method::GET, "/fhir/r4/metadata", None, "", Expect::NoStore(200)),
-            (Method::GET, "/api/v1/nowhere", Some(&ed), "", Expect::NoStore(404)),
+            (
+                Method::GET,
+                "/fhir/r4/metadata",
+                None,
+                "",
+                Expect::NoStore(200),
+            ),
+            (
+                Method::GET,
+                "/api/v1/nowhere",
+                Some(&ed),
+                "",
+                Expect::NoStore(404),
+            ),
             (Method::DELETE, &flag, Some(&ed), "", Expect::NoStore(405)),
             (Method::GET, "/health/ready", None, "", Expect::Unavailable),
             (Method::GET, &flag, Some(&ed), "", Expect::Unavailable),
-            (Method::POST, "/api/v1/access", Some(&ed), &access_body, Expect::Unavailable),
-            (Method::POST, "/api/v1/plans", Some(&la1), &new_plan, Expect::Unavailable),
-            (Method::GET, "/api/v1/alerts", Some(&la1), "", Expect::Unavailable),
-            (Method::GET, &care_team, Some(&ed), "", Expect::UnavailableFhir),
+            (
+                Method::POST,
+                "/api/v1/access",
+                Some(&ed),
+                &access_body,
+                Expect::Unavailable,
+            ),
+            (
+                Method::POST,
+                "/api/v1/plans",
+                Some(&la1),
+                &new_plan,
+                Expect::Unavailable,
+            ),
+            (
+                Method::GET,
+                "/api/v1/alerts",
+                Some(&la1),
+                "",
+                Expect::Unavailable,
+            ),
+            (
+                Method::GET,
+                &care_team,
+                Some(&ed),
+                "",
+                Expect::UnavailableFhir,
+            ),
         ];
         let outage = Instant::now();
         let mut rounds = 0;
@@ -125,7 +161,11 @@ async fn a_store_outage_answers_within_the_bound_writes_nothing_and_recovers() {
         loop {
             let start = Instant::now();
             let ready = cpis.send(Method::GET, "/health/ready", None, &[], "").await;
-            assert!(start.elapsed() <= BOUND, "{target}: a probe took {:?}", start.elapsed());
+            assert!(
+                start.elapsed() <= BOUND,
+                "{target}: a probe took {:?}",
+                start.elapsed()
+            );
             if ready.status == 200 {
                 break;
             }
@@ -154,14 +194,26 @@ async fn a_store_outage_answers_within_the_bound_writes_nothing_and_recovers() {
         assert_eq!(again.status, 200, "{target}: {}", again.body);
         assert_eq!(cpis.counter(&visits_head), Some(2), "{target}");
         let feed_after = cpis.feed(&la1).await;
-        assert_eq!(feed_after.len(), feed_before.len() + 1, "{target}: {feed_after:?}");
-        assert_eq!(&feed_after[..feed_before.len()], &feed_before[..], "{target}");
+        assert_eq!(
+            feed_after.len(),
+            feed_before.len() + 1,
+            "{target}: {feed_after:?}"
+        );
+        assert_eq!(
+            &feed_after[..feed_before.len()],
+            &feed_before[..],
+            "{target}"
+        );
         let last = feed_before.last().expect("the first access notified LA1")["seq"]
             .as_u64()
             .unwrap();
         assert_eq!(feed_after[feed_before.len()]["seq"], last + 1, "{target}");
         let plan = cpis
-            .post("/api/v1/plans", &la1, &record("LA1", Some(&other_child), "L-9", CPP))
+            .post(
+                "/api/v1/plans",
+                &la1,
+                &record("LA1", Some(&other_child), "L-9", CPP),
+            )
             .await;
         assert_eq!(plan.status, 201, "{target}: {}", plan.body);
         cpis.assert_no_traps();

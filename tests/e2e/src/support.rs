@@ -187,8 +187,7 @@ impl Cpis {
         let spin = cpis_spin_launcher::spin_binary()
             .expect("a Spin target is chosen only when a Spin CLI is found");
         let redis = with_redis.then(|| {
-            RedisServer::start(persistence)
-                .unwrap_or_else(|e| panic!("Redis did not start: {e}"))
+            RedisServer::start(persistence).unwrap_or_else(|e| panic!("Redis did not start: {e}"))
         });
         let options = SpinOptions {
             spin,

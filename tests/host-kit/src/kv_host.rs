@@ -337,7 +337,10 @@ mod v3_host {
     }
 
     impl<T> v3::HostStoreWithStore<T> for HasSelf<HostState> {
-        async fn open(accessor: &Accessor<T, Self>, label: String) -> V3Result<Resource<BucketHandle>> {
+        async fn open(
+            accessor: &Accessor<T, Self>,
+            label: String,
+        ) -> V3Result<Resource<BucketHandle>> {
             let (allowed, defined, store) = accessor.with(|mut access| {
                 let host = access.get();
                 (
@@ -355,9 +358,7 @@ mod v3_host {
             if let Err(e) = store.call_async(KvOp::Open, &label, |_| ()).await {
                 return Ok(Err(fault(e)));
             }
-            accessor.with(|mut access| {
-                Ok(Ok(access.get().table.push(BucketHandle { label })?))
-            })
+            accessor.with(|mut access| Ok(Ok(access.get().table.push(BucketHandle { label })?)))
         }
 
         async fn get(
