@@ -329,6 +329,20 @@ mod v3_host {
 
     impl v3::Host for HostState {}
 
+    /// The label of an open store and the data behind it.
+    fn opened<T>(
+        accessor: &Accessor<T, HasSelf<HostState>>,
+        handle: &Resource<BucketHandle>,
+    ) -> wasmtime::Result<(String, SharedStore)> {
+        accessor.with(|mut access| {
+            let host = access.get();
+            Ok((
+                HostState::bucket_label(&host.table, handle)?,
+                host.kv.store.clone(),
+            ))
+        })
+    }
+
     impl v3::HostStore for HostState {
         fn drop(&mut self, store: Resource<BucketHandle>) -> wasmtime::Result<()> {
             self.table.delete(store)?;
@@ -366,13 +380,7 @@ mod v3_host {
             handle: Resource<BucketHandle>,
             key: String,
         ) -> V3Result<Option<Vec<u8>>> {
-            let (label, store) = accessor.with(|mut access| {
-                let host = access.get();
-                wasmtime::Result::<_>::Ok((
-                    HostState::bucket_label(&host.table, &handle)?,
-                    host.kv.store.clone(),
-                ))
-            })?;
+            let (label, store) = opened(accessor, &handle)?;
             Ok(store
                 .call_async(KvOp::Get, &label, |b| b.get(&key).cloned())
                 .await
@@ -385,13 +393,7 @@ mod v3_host {
             key: String,
             value: Vec<u8>,
         ) -> V3Result<()> {
-            let (label, store) = accessor.with(|mut access| {
-                let host = access.get();
-                wasmtime::Result::<_>::Ok((
-                    HostState::bucket_label(&host.table, &handle)?,
-                    host.kv.store.clone(),
-                ))
-            })?;
+            let (label, store) = opened(accessor, &handle)?;
             Ok(store
                 .call_async(KvOp::Set, &label, |b| {
                     b.insert(key, value);
@@ -405,13 +407,7 @@ mod v3_host {
             handle: Resource<BucketHandle>,
             key: String,
         ) -> V3Result<()> {
-            let (label, store) = accessor.with(|mut access| {
-                let host = access.get();
-                wasmtime::Result::<_>::Ok((
-                    HostState::bucket_label(&host.table, &handle)?,
-                    host.kv.store.clone(),
-                ))
-            })?;
+            let (label, store) = opened(accessor, &handle)?;
             Ok(store
                 .call_async(KvOp::Delete, &label, |b| {
                     b.remove(&key);
@@ -425,13 +421,7 @@ mod v3_host {
             handle: Resource<BucketHandle>,
             key: String,
         ) -> V3Result<bool> {
-            let (label, store) = accessor.with(|mut access| {
-                let host = access.get();
-                wasmtime::Result::<_>::Ok((
-                    HostState::bucket_label(&host.table, &handle)?,
-                    host.kv.store.clone(),
-                ))
-            })?;
+            let (label, store) = opened(accessor, &handle)?;
             Ok(store
                 .call_async(KvOp::Exists, &label, |b| b.contains_key(&key))
                 .await
