@@ -11,10 +11,15 @@ pub mod names {
     pub const UCPP_VISIBLE_DAYS: &str = "ucpp_visible_days_after_end";
     pub const ALERT_GAP_GRACE_SECONDS: &str = "alert_gap_grace_seconds";
     pub const FHIR_BASE_URL: &str = "fhir_base_url";
+    pub const STORE_TIMEOUT_MS: &str = "store_timeout_ms";
 }
 
 /// How long an alert feed waits for a reserved but unwritten entry before passing over it.
 pub const DEFAULT_ALERT_GAP_GRACE: Duration = Duration::seconds(60);
+
+/// How long a component waits for the store to answer a read before answering 503
+/// `store_unavailable` (docs/operations.md, "When the store fails").
+pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2000);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -25,6 +30,8 @@ pub struct Config {
     /// The public FHIR base (`https://…/fhir/r4`, no trailing `/`) for absolute `fullUrl`s;
     /// `None` (the variable empty or not given): derived from each request.
     pub fhir_base_url: Option<String>,
+    /// The bound on one store read: past it the read fails as `StoreError::Unavailable`.
+    pub store_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -34,6 +41,7 @@ impl Default for Config {
             admin_token: None,
             alert_gap_grace: DEFAULT_ALERT_GAP_GRACE,
             fhir_base_url: None,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
         }
     }
 }
@@ -73,6 +81,18 @@ impl Config {
                 .into(),
             ),
             fhir_base_url: fhir_base_url(variable(names::FHIR_BASE_URL))?,
+            store_timeout: match variable(names::STORE_TIMEOUT_MS) {
+                None => defaults.store_timeout,
+                Some(_) => match number(names::STORE_TIMEOUT_MS, 0)? {
+                    0 => {
+                        return Err(ApiError::misconfigured(format!(
+                            "variable {} must be at least 1 (milliseconds)",
+                            names::STORE_TIMEOUT_MS
+                        )));
+                    }
+                    ms => std::time::Duration::from_millis(ms.into()),
+                },
+            },
         })
     }
 }
@@ -121,6 +141,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.visibility.cpp_lac_days_after_end, 365);
         assert_eq!(config.admin_token.as_deref(), Some("s"));
+        assert_eq!(config.store_timeout, DEFAULT_STORE_TIMEOUT);
         let err = Config::from_variables(|name| {
             (name == names::UCPP_VISIBLE_DAYS).then(|| "four weeks".into())
         })
@@ -159,5 +180,18 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn store_timeout_is_read_in_milliseconds_and_zero_refused() {
+        let config =
+            Config::from_variables(|name| (name == names::STORE_TIMEOUT_MS).then(|| "750".into()))
+                .unwrap();
+        assert_eq!(config.store_timeout, std::time::Duration::from_millis(750));
+        let err =
+            Config::from_variables(|name| (name == names::STORE_TIMEOUT_MS).then(|| "0".into()))
+                .unwrap_err();
+        assert_eq!(err.status, 500);
+        assert!(err.message.contains(names::STORE_TIMEOUT_MS));
     }
 }

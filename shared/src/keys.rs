@@ -11,6 +11,10 @@ use crate::nhs_number::NhsNumber;
 use crate::plan::{ISO_DATE, PlanType};
 use time::Date;
 
+/// `health/probe`: never written. Read to learn that the store answers: by `/health/ready`, and
+/// by the Spin adapter before a request's first call that it cannot bound in time.
+pub const PROBE: &str = "health/probe";
+
 /// `cred/{credential id}`: a credential (hash of its secret and the organisation it speaks for).
 pub fn credential(id: &CredentialId) -> String {
     format!("cred/{id}")

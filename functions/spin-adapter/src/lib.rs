@@ -1,9 +1,17 @@
 //! The one place where CP-IS meets Spin. Each component's handler is one line: [`serve`] with
 //! the component's API handler from `cpis_shared::api`.
 //!
-//! Store access goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) and variables
-//! through `wasi:config`: Spin implements both over the stores and variables granted to the
-//! component in `spin.toml`, on every key-value backend it supports.
+//! Store access goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) and
+//! `spin:key-value@3.0.0`, variables through `wasi:config`: Spin implements them over the stores
+//! and variables granted to the component in `spin.toml`, on every key-value backend it supports.
+//!
+//! A store that does not answer must not hang a request (docs/operations.md, "When the store
+//! fails"). Draft2 calls are synchronous: while one waits on the host, nothing else in the
+//! instance runs, so no timer can end it. Spin runs `spin:key-value@3.0.0` calls (`async func`)
+//! concurrently, so every `get` goes through v3 raced against a `wasi:clocks` timer
+//! (`store_timeout_ms`), and no draft2 call is made in a request before a bounded read has
+//! answered in that request: a store that is down is found by a read that fails in bounded time,
+//! before anything is written.
 
 use bytes::Bytes;
 use cpis_shared::api::{self, Context, MAX_BODY_BYTES, body_too_large, error_response_for};
@@ -14,10 +22,15 @@ use http_body_util::{BodyExt, Full, Limited};
 use spin_sdk::experimental::wasi::config::store as variables;
 use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store};
 use spin_sdk::http::Request;
-use std::cell::RefCell;
+use spin_sdk::key_value as kv3;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::Duration;
 
 /// The store label every component is granted in `spin.toml`.
 const STORE_LABEL: &str = "default";
@@ -74,10 +87,15 @@ async fn read_body(req: Request) -> Result<api::Request, ApiError> {
 }
 
 fn run(req: &api::Request, handler: Handler) -> Result<api::Response, ApiError> {
+    let config = config()?;
+    let store = SpinStore {
+        timeout: config.store_timeout,
+        answered: Cell::new(false),
+    };
     let ctx = Context {
-        store: &SpinStore,
+        store: &store,
         now: time::OffsetDateTime::now_utc(),
-        config: config()?,
+        config,
     };
     Ok(handler(req, &ctx))
 }
@@ -88,6 +106,12 @@ thread_local! {
     // Neither is request state. A variable changed in a provider is seen by new instances.
     static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
     static BUCKET: RefCell<Option<Rc<store::Bucket>>> = const { RefCell::new(None) };
+    static READER: RefCell<Option<Rc<kv3::Store>>> = const { RefCell::new(None) };
+    // When a bounded call last ran out of time in this instance. Requests Spin sends to the
+    // same instance at once wait while one of them waits for the store (the wait blocks the
+    // instance); for one timeout after a call ran out of time, they fail at once instead of
+    // each waiting a timeout of its own in turn, so every answer stays within about one timeout.
+    static TIMED_OUT_AT: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
 }
 
 /// The component's variables, read once per instance.
@@ -100,13 +124,86 @@ fn config() -> Result<Config, ApiError> {
     Ok(config)
 }
 
-/// [`KeyValue`] over the Spin key-value store labelled `default`: each method is one host call
-/// (two for `cas_begin`: open the handle, read its value). The store is opened on first use, once
-/// per instance: a request that needs no stored data never touches it.
-pub struct SpinStore;
+/// [`KeyValue`] over the Spin key-value store labelled `default`, for one request: each method
+/// is one host call (two for `cas_begin`: open the handle, read its value). Both handles to the
+/// store are opened on first use, once per instance: a request that needs no stored data never
+/// touches the store.
+pub struct SpinStore {
+    /// The bound on one read ([`Config::store_timeout`]).
+    timeout: Duration,
+    /// Whether a bounded read has answered in this request: until one has, no draft2 call (which
+    /// cannot be bounded) is made.
+    answered: Cell<bool>,
+}
+
+/// A read the store did not answer in time.
+fn too_slow(what: &str, timeout: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{what}: the store did not answer within {} ms",
+        timeout.as_millis()
+    ))
+}
+
+/// Runs `call` until it completes or `timeout` passes, whichever is first. The request's task
+/// waits here, in the instance, for either of the two host events; on timeout the call is
+/// dropped (the host cancels it).
+fn bounded<T: 'static>(
+    what: &str,
+    timeout: Duration,
+    call: impl Future<Output = Result<T, kv3::Error>>,
+) -> Result<T, StoreError> {
+    if let Some(at) = TIMED_OUT_AT.get() {
+        let ago = at.elapsed();
+        if ago < timeout {
+            return Err(StoreError::Unavailable(format!(
+                "{what}: the store did not answer within {} ms, {} ms ago; not asked again yet",
+                timeout.as_millis(),
+                ago.as_millis()
+            )));
+        }
+    }
+    let outcome = spin_sdk::wit_bindgen::block_on(async move {
+        let mut call = pin!(call);
+        let mut timer = pin!(spin_sdk::time::sleep(timeout));
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    });
+    TIMED_OUT_AT.set(outcome.is_none().then(std::time::Instant::now));
+    match outcome {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(StoreError::Unavailable(format!(
+            "{what}: {}",
+            describe_v3(e)
+        ))),
+        None => Err(too_slow(what, timeout)),
+    }
+}
+
+fn describe_v3(e: kv3::Error) -> String {
+    match e {
+        kv3::Error::StoreTableFull => "too many stores open".into(),
+        kv3::Error::NoSuchStore => "no such store".into(),
+        kv3::Error::AccessDenied => "access to the store denied".into(),
+        kv3::Error::Other(message) => message,
+    }
+}
 
 impl SpinStore {
+    /// The draft2 handle, for every call but `get`. Made only after a bounded read has answered
+    /// in this request, so a store that is down fails the request before any draft2 call (which
+    /// would wait as long as the host does); the probe reads [`cpis_shared::keys::PROBE`], which CP-IS never writes.
     fn bucket(&self) -> Result<Rc<store::Bucket>, StoreError> {
+        if !self.answered.get() {
+            self.get(cpis_shared::keys::PROBE)?;
+        }
         if let Some(bucket) = BUCKET.with_borrow(Clone::clone) {
             return Ok(bucket);
         }
@@ -115,6 +212,21 @@ impl SpinStore {
         })?);
         BUCKET.set(Some(bucket.clone()));
         Ok(bucket)
+    }
+
+    /// The v3 handle, for bounded reads. Opening it is bounded too: Spin's Redis store pings
+    /// Redis on open.
+    fn reader(&self) -> Result<Rc<kv3::Store>, StoreError> {
+        if let Some(reader) = READER.with_borrow(Clone::clone) {
+            return Ok(reader);
+        }
+        let reader = Rc::new(bounded(
+            "opening the store",
+            self.timeout,
+            kv3::Store::open(STORE_LABEL),
+        )?);
+        READER.set(Some(reader.clone()));
+        Ok(reader)
     }
 
     fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
@@ -141,8 +253,12 @@ static BATCH_GET_BROKEN: AtomicBool = AtomicBool::new(false);
 impl KeyValue for SpinStore {
     type Cas = atomics::Cas;
 
+    /// Through `spin:key-value@3.0.0`, bounded by the store timeout.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.bucket()?.get(key).map_err(failed)
+        let reader = self.reader()?;
+        let value = bounded("reading", self.timeout, reader.get(key))?;
+        self.answered.set(true);
+        Ok(value)
     }
 
     /// `wasi:keyvalue/batch.get-many` where the backend implements it (one call on SQLite), one

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod alert;
 pub mod fhir;
+pub mod health;
 pub mod query;
 pub mod routes;
 pub mod submit;

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | `GET /api/v1/openapi.json` | anyone | none: the OpenAPI description ([`routes::OPENAPI_JSON`]) |
 //! | `GET /api/v1/flag/{nhs}` | care setting | auth `get`, `get` of the child's record |
+//! | `GET /health/live` | anyone | none ([`super::health`]) |
+//! | `GET /health/ready` | anyone | one `get` ([`super::health`]) |
 
 use super::routes::{self, Operation, resolve};
 use super::{Context, Request, Response, json, respond};
@@ -21,6 +23,8 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
     let route = resolve(routes::QUERY, req)?;
     match (route.operation, route.params.as_slice()) {
         (Operation::GetOpenApiDescription, []) => Ok(routes::openapi_description()),
+        (Operation::GetLiveness, []) => Ok(super::health::live()),
+        (Operation::GetReadiness, []) => super::health::ready(ctx.store),
         (Operation::GetFlag, [nhs]) => {
             ctx.caller(req)?.require_care_setting()?;
             let nhs = super::nhs_number(nhs, "nhs_number")?;

@@ -19,6 +19,8 @@ pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     GetOpenApiDescription,
+    GetLiveness,
+    GetReadiness,
     IssueCredential,
     RevokeCredential,
     RegisterSystem,
@@ -127,6 +129,8 @@ pub const QUERY: &[Endpoint] = &[
         "/api/v1/openapi.json",
     ),
     endpoint(GetFlag, "getFlag", "GET", "/api/v1/flag/{nhs_number}"),
+    endpoint(GetLiveness, "getLiveness", "GET", "/health/live"),
+    endpoint(GetReadiness, "getReadiness", "GET", "/health/ready"),
 ];
 
 /// The JSON side of `access-notify`; its FHIR side ([`super::fhir::BASE`]) is not the JSON API

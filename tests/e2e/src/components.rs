@@ -10,6 +10,11 @@ const SPIN_PROVIDES: &[(&str, &[&str])] = &[
     ("wasi:keyvalue/store", &["0.2.0-draft2"]),
     ("wasi:keyvalue/atomics", &["0.2.0-draft2"]),
     ("wasi:keyvalue/batch", &["0.2.0-draft2"]),
+    // Bounded reads (docs/operations.md, "When the store fails").
+    ("spin:key-value/key-value", &["3.0.0"]),
+    // The timer a bounded read races against (`spin_sdk::time::sleep`).
+    ("wasi:clocks/types", &["0.3.0"]),
+    ("wasi:clocks/monotonic-clock", &["0.3.0"]),
     ("wasi:config/store", &["0.2.0-draft-2024-09-27"]),
 ];
 

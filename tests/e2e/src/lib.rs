@@ -32,5 +32,6 @@ mod fhir;
 mod flow;
 #[cfg(test)]
 mod malformed;
+mod outage;
 #[cfg(test)]
 mod worktray;

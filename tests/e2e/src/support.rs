@@ -113,9 +113,57 @@ impl Cpis {
             Target::TestHost { reuse } => Self::on_test_host(reuse).await,
             Target::SpinSqlite | Target::SpinRedis => {
                 let redis = target == Target::SpinRedis;
-                tokio::task::spawn_blocking(move || Self::on_spin(redis))
+                tokio::task::spawn_blocking(move || Self::on_spin(redis, false))
                     .await
                     .expect("starting Spin does not panic")
+            }
+        }
+    }
+
+    /// [`Cpis::start`], with Redis (on Spin + Redis) appending every write to disk, so that
+    /// [`Cpis::stop_store`] and [`Cpis::start_store`] keep the data.
+    pub async fn start_with_persistent_store(target: Target) -> Self {
+        match target {
+            Target::SpinRedis => tokio::task::spawn_blocking(|| Self::on_spin(true, true))
+                .await
+                .expect("starting Spin does not panic"),
+            _ => Self::start(target).await,
+        }
+    }
+
+    /// Whether [`Cpis::stop_store`] can stop this target's store: not Spin's SQLite, a file
+    /// inside Spin's own process.
+    pub fn store_can_stop(&self) -> bool {
+        self.target != Target::SpinSqlite
+    }
+
+    /// Takes the store away: on the test host every key-value call hangs (as Spin's Redis store
+    /// does while it reconnects); on Spin + Redis, `redis-server` stops.
+    pub fn stop_store(&mut self) {
+        match &mut self.backend {
+            Backend::Host(app) => app.store.hang_all_calls(),
+            Backend::Spin {
+                redis: Some(redis), ..
+            } => redis.stop(),
+            Backend::Spin { redis: None, .. } => {
+                panic!("{}: Spin's SQLite store cannot be stopped", self.target)
+            }
+        }
+    }
+
+    /// Brings the store back ([`Cpis::stop_store`]).
+    pub async fn start_store(&mut self) {
+        match &mut self.backend {
+            Backend::Host(app) => app.store.clear_faults(),
+            Backend::Spin {
+                redis: Some(redis), ..
+            } => tokio::task::block_in_place(|| {
+                redis
+                    .start_again()
+                    .unwrap_or_else(|e| panic!("Redis did not start again: {e}"))
+            }),
+            Backend::Spin { redis: None, .. } => {
+                panic!("{}: Spin's SQLite store cannot be stopped", self.target)
             }
         }
     }
@@ -135,11 +183,11 @@ impl Cpis {
         }
     }
 
-    fn on_spin(with_redis: bool) -> Self {
+    fn on_spin(with_redis: bool, persistence: bool) -> Self {
         let spin = cpis_spin_launcher::spin_binary()
             .expect("a Spin target is chosen only when a Spin CLI is found");
         let redis = with_redis.then(|| {
-            RedisServer::start(false).unwrap_or_else(|e| panic!("Redis did not start: {e}"))
+            RedisServer::start(persistence).unwrap_or_else(|e| panic!("Redis did not start: {e}"))
         });
         let options = SpinOptions {
             spin,

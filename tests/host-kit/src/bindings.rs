@@ -10,5 +10,6 @@ wasmtime::component::bindgen!({
     with: {
         "wasi:keyvalue/store.bucket": crate::kv_host::BucketHandle,
         "wasi:keyvalue/atomics.cas": crate::kv_host::CasHandle,
+        "spin:key-value/key-value.store": crate::kv_host::BucketHandle,
     },
 });

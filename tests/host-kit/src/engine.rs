@@ -53,7 +53,7 @@ fn new_engine() -> Result<Engine> {
 
 /// A linker that provides every import a CP-IS component may have: WASI 0.2 (what the
 /// Rust standard library's adapter imports) and 0.3, `wasi:http@0.3.0`, key-value draft2
-/// and `wasi:config`. Pre-instantiation fails, naming the import, if a component needs
+/// and `spin:key-value@3.0.0`, and `wasi:config`. Pre-instantiation fails, naming the import, if a component needs
 /// anything else.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
@@ -74,6 +74,7 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>> {
     bindings::wasi::keyvalue::atomics::add_to_linker::<_, Host>(&mut linker, get)?;
     bindings::wasi::keyvalue::batch::add_to_linker::<_, Host>(&mut linker, get)?;
     bindings::wasi::config::store::add_to_linker::<_, Host>(&mut linker, get)?;
+    bindings::spin::key_value::key_value::add_to_linker::<_, Host>(&mut linker, get)?;
     Ok(linker)
 }
 

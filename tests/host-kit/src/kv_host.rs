@@ -312,3 +312,120 @@ impl atomics::HostCas for HostState {
         Ok(())
     }
 }
+
+/// `spin:key-value@3.0.0`: the same stores, data and faults as draft2, through `async func`s
+/// that the host runs concurrently (as Spin does), so a hung call does not block the instance.
+/// A store handle is a [`BucketHandle`]. `get-keys` is not provided (CP-IS does not import it).
+mod v3_host {
+    use super::*;
+    use crate::bindings::spin::key_value::key_value as v3;
+    use wasmtime::component::{Accessor, HasSelf};
+
+    type V3Result<T> = wasmtime::Result<Result<T, v3::Error>>;
+
+    fn fault(e: InjectedFault) -> v3::Error {
+        v3::Error::Other(e.0)
+    }
+
+    impl v3::Host for HostState {}
+
+    /// The label of an open store and the data behind it.
+    fn opened<T>(
+        accessor: &Accessor<T, HasSelf<HostState>>,
+        handle: &Resource<BucketHandle>,
+    ) -> wasmtime::Result<(String, SharedStore)> {
+        accessor.with(|mut access| {
+            let host = access.get();
+            Ok((
+                HostState::bucket_label(&host.table, handle)?,
+                host.kv.store.clone(),
+            ))
+        })
+    }
+
+    impl v3::HostStore for HostState {
+        fn drop(&mut self, store: Resource<BucketHandle>) -> wasmtime::Result<()> {
+            self.table.delete(store)?;
+            Ok(())
+        }
+    }
+
+    impl<T> v3::HostStoreWithStore<T> for HasSelf<HostState> {
+        async fn open(
+            accessor: &Accessor<T, Self>,
+            label: String,
+        ) -> V3Result<Resource<BucketHandle>> {
+            let (allowed, defined, store) = accessor.with(|mut access| {
+                let host = access.get();
+                (
+                    host.kv.allowed.contains(&label),
+                    host.kv.defined.contains(&label),
+                    host.kv.store.clone(),
+                )
+            });
+            if !allowed {
+                return Ok(Err(v3::Error::AccessDenied));
+            }
+            if !defined {
+                return Ok(Err(v3::Error::NoSuchStore));
+            }
+            if let Err(e) = store.call_async(KvOp::Open, &label, |_| ()).await {
+                return Ok(Err(fault(e)));
+            }
+            accessor.with(|mut access| Ok(Ok(access.get().table.push(BucketHandle { label })?)))
+        }
+
+        async fn get(
+            accessor: &Accessor<T, Self>,
+            handle: Resource<BucketHandle>,
+            key: String,
+        ) -> V3Result<Option<Vec<u8>>> {
+            let (label, store) = opened(accessor, &handle)?;
+            Ok(store
+                .call_async(KvOp::Get, &label, |b| b.get(&key).cloned())
+                .await
+                .map_err(fault))
+        }
+
+        async fn set(
+            accessor: &Accessor<T, Self>,
+            handle: Resource<BucketHandle>,
+            key: String,
+            value: Vec<u8>,
+        ) -> V3Result<()> {
+            let (label, store) = opened(accessor, &handle)?;
+            Ok(store
+                .call_async(KvOp::Set, &label, |b| {
+                    b.insert(key, value);
+                })
+                .await
+                .map_err(fault))
+        }
+
+        async fn delete(
+            accessor: &Accessor<T, Self>,
+            handle: Resource<BucketHandle>,
+            key: String,
+        ) -> V3Result<()> {
+            let (label, store) = opened(accessor, &handle)?;
+            Ok(store
+                .call_async(KvOp::Delete, &label, |b| {
+                    b.remove(&key);
+                })
+                .await
+                .map_err(fault))
+        }
+
+        async fn exists(
+            accessor: &Accessor<T, Self>,
+            handle: Resource<BucketHandle>,
+            key: String,
+        ) -> V3Result<bool> {
+            let (label, store) = opened(accessor, &handle)?;
+            Ok(store
+                .call_async(KvOp::Exists, &label, |b| b.contains_key(&key))
+                .await
+                .map_err(fault))
+        }
+    }
+}

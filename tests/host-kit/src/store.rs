@@ -47,10 +47,26 @@ pub enum KvOp {
 /// A clonable handle to the shared store. Tests get one from [`crate::TestApp::store`]
 /// and may also create one up front and pass it in [`crate::HostOptions::store`] (to seed
 /// data, or to keep data across a restart of the app).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SharedStore {
     inner: Arc<Mutex<State>>,
+    /// Whether calls hang ([`SharedStore::hang_all_calls`]); outside the lock, so that hung
+    /// calls wait without holding it.
+    hung: Arc<tokio::sync::watch::Sender<bool>>,
 }
+
+impl Default for SharedStore {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            hung: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+}
+
+/// How long a hung synchronous (draft2) call blocks before it fails: long past any bound a
+/// test expects a component to keep, short enough not to stall a test run for ever.
+const SYNC_HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for SharedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -224,11 +240,45 @@ impl SharedStore {
         self.lock().fail_all = true;
     }
 
-    /// Cancels every scheduled fault and stops failing all calls.
+    /// Makes every key-value call hang, as a Redis store does while Spin reconnects to a Redis
+    /// that stopped, until [`SharedStore::clear_faults`]. A `spin:key-value@3.0.0` call waits
+    /// without blocking the host (a component can stop waiting for it); a draft2 call is
+    /// synchronous for the component and blocks its instance, as on Spin (here for at most 30 s,
+    /// then it fails). A hung call is counted, and runs, once the hang ends; one the component
+    /// stopped waiting for never runs.
+    pub fn hang_all_calls(&self) {
+        self.hung.send_replace(true);
+    }
+
+    /// Cancels every scheduled fault and stops failing, and hanging, all calls.
     pub fn clear_faults(&self) {
         let mut state = self.lock();
         state.scheduled.clear();
         state.fail_all = false;
+        drop(state);
+        self.hung.send_replace(false);
+    }
+
+    /// Waits while calls hang (for an async call).
+    pub(crate) async fn hang(&self) {
+        let mut hung = self.hung.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = hung.wait_for(|hung| !*hung).await;
+    }
+
+    /// Blocks while calls hang (for a synchronous call), at most [`SYNC_HANG_LIMIT`].
+    fn hang_blocking(&self) -> Result<(), InjectedFault> {
+        let start = std::time::Instant::now();
+        while *self.hung.borrow() {
+            if start.elapsed() > SYNC_HANG_LIMIT {
+                return Err(InjectedFault(format!(
+                    "injected hang: a synchronous call blocked for {} s",
+                    SYNC_HANG_LIMIT.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(())
     }
 
     /// How many key-value calls the components have made so far (failed ones included).
@@ -243,9 +293,30 @@ impl SharedStore {
 
     // ----- what the `wasi:keyvalue` host does (counted, may fail) -----
 
-    /// Runs one key-value call on `label`'s data under the store lock, after counting it
-    /// and applying injected faults.
+    /// Runs one synchronous key-value call on `label`'s data under the store lock, after
+    /// counting it and applying injected faults (a hang blocks here).
     pub(crate) fn call<R>(
+        &self,
+        op: KvOp,
+        label: &str,
+        f: impl FnOnce(Bucket<'_>) -> R,
+    ) -> Result<R, InjectedFault> {
+        self.hang_blocking()?;
+        self.run(op, label, f)
+    }
+
+    /// [`SharedStore::call`] for an async call: a hang waits without blocking the host.
+    pub(crate) async fn call_async<R>(
+        &self,
+        op: KvOp,
+        label: &str,
+        f: impl FnOnce(Bucket<'_>) -> R,
+    ) -> Result<R, InjectedFault> {
+        self.hang().await;
+        self.run(op, label, f)
+    }
+
+    fn run<R>(
         &self,
         op: KvOp,
         label: &str,
@@ -332,6 +403,39 @@ mod tests {
         assert!(get(&s, "k").is_err());
         s.clear_faults();
         assert!(get(&s, "k").is_ok());
+    }
+
+    #[tokio::test]
+    async fn hung_calls_wait_until_cleared() {
+        let s = SharedStore::new();
+        s.set("k", "v");
+        s.hang_all_calls();
+        let call = s.call_async(KvOp::Get, DEFAULT_LABEL, |b| b.get("k").cloned());
+        let mut call = std::pin::pin!(call);
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), call.as_mut()).await;
+        assert!(waited.is_err(), "a hung call does not answer");
+        assert_eq!(s.call_count(), 0, "nor is it counted while it hangs");
+        s.clear_faults();
+        assert_eq!(call.await, Ok(Some(b"v".to_vec())));
+        assert_eq!(s.call_count(), 1);
+    }
+
+    #[test]
+    fn a_hung_synchronous_call_blocks_until_cleared() {
+        let s = SharedStore::new();
+        s.hang_all_calls();
+        let healer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                s.clear_faults();
+            })
+        };
+        let start = std::time::Instant::now();
+        assert!(get(&s, "k").is_ok());
+        assert!(start.elapsed() >= std::time::Duration::from_millis(100));
+        healer.join().unwrap();
     }
 
     #[test]
