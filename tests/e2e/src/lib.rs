@@ -32,6 +32,7 @@ mod fhir;
 mod flow;
 #[cfg(test)]
 mod malformed;
+#[cfg(test)]
 mod outage;
 #[cfg(test)]
 mod worktray;
