@@ -187,6 +187,31 @@ fn bounded<T: 'static>(
     }
 }
 
+/// Every future's result, in order, or the first error: the futures make progress together.
+async fn all<T, E, F: Future<Output = Result<T, E>>>(
+    futures: impl IntoIterator<Item = F>,
+) -> Result<Vec<T>, E> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        for (future, slot) in pending.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(Ok(value)) => *slot = Some(value),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if done.iter().all(Option::is_some) {
+            Poll::Ready(Ok(done.iter_mut().filter_map(Option::take).collect()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 fn describe_v3(e: kv3::Error) -> String {
     match e {
         kv3::Error::StoreTableFull => "too many stores open".into(),
@@ -229,8 +254,18 @@ impl SpinStore {
         Ok(reader)
     }
 
+    /// Several keys read at once: the `spin:key-value@3.0.0` reads are issued together and
+    /// awaited under one bound, so Spin can run them concurrently (on Redis, pipelined on its
+    /// connection) instead of one round trip after another.
     fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        keys.iter().map(|key| self.get(key)).collect()
+        if keys.len() < 2 {
+            return keys.iter().map(|key| self.get(key)).collect();
+        }
+        let reader = self.reader()?;
+        let reads = keys.iter().map(|key| reader.get(key));
+        let values = bounded("reading", self.timeout, all(reads))?;
+        self.answered.set(true);
+        Ok(values)
     }
 }
 
