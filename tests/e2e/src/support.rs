@@ -102,6 +102,17 @@ fn manifest() -> PathBuf {
     root.join("spin.toml")
 }
 
+/// The test host's options: the project's manifest, [`VARIABLES`] and nothing from the
+/// environment.
+fn host_options(reuse: bool) -> HostOptions {
+    let mut options = HostOptions::new(manifest()).reuse_instances(reuse);
+    for (name, value) in VARIABLES {
+        options = options.variable(name, value);
+    }
+    options.read_env = false;
+    options
+}
+
 /// The variables every target gets. The alert feed's gap grace is 1 s so that fault tests can
 /// watch a feed pass over an abandoned position.
 const VARIABLES: [(&str, &str); 2] = [("admin_token", ADMIN), ("alert_gap_grace_seconds", "1")];
@@ -170,12 +181,9 @@ impl Cpis {
 
     /// Starts the app on the test host; `reuse` chooses instance reuse.
     pub async fn on_test_host(reuse: bool) -> Self {
-        let mut options = HostOptions::new(manifest()).reuse_instances(reuse);
-        for (name, value) in VARIABLES {
-            options = options.variable(name, value);
-        }
-        options.read_env = false;
-        let app = TestApp::start(options).await.expect("the app starts");
+        let app = TestApp::start(host_options(reuse))
+            .await
+            .expect("the app starts");
         Self {
             target: Target::TestHost { reuse },
             client: app.client.clone(),
@@ -244,11 +252,7 @@ impl Cpis {
                 let reuse = matches!(self.target, Target::TestHost { reuse: true });
                 let store = app.store.clone();
                 drop(app);
-                let mut options = HostOptions::new(manifest()).reuse_instances(reuse);
-                for (name, value) in VARIABLES {
-                    options = options.variable(name, value);
-                }
-                options.read_env = false;
+                let mut options = host_options(reuse);
                 options.store = Some(store);
                 let app = TestApp::start(options).await.expect("the app starts again");
                 Self {
