@@ -12,6 +12,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,7 +59,8 @@ fn free_port() -> u16 {
         .expect("the loopback interface hands out a free port")
 }
 
-/// A child process whose output goes to a log file; killed when dropped.
+/// A child process whose output goes to a log file; killed when dropped, with every process it
+/// started (`spin up` runs the app in a child process of its own, `spin trigger http`).
 struct Process {
     child: Child,
     log: PathBuf,
@@ -74,7 +76,9 @@ impl Process {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err));
+            .stderr(Stdio::from(err))
+            // A process group of its own, so that stopping it stops its children too.
+            .process_group(0);
         let child = command.spawn().map_err(|e| LaunchError {
             what: format!("cannot run {:?}: {e}", command.get_program()),
             log: String::new(),
@@ -110,6 +114,11 @@ impl Process {
     }
 
     fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -382,6 +391,40 @@ mod tests {
         let error = SpinApp::start(options).err().expect("it does not start");
         assert!(error.what.contains("exited while starting"), "{error}");
         assert!(!error.log.is_empty(), "the log is kept: {error}");
+    }
+
+    #[test]
+    fn stopping_a_process_stops_the_processes_it_started() {
+        // As `spin up` starts `spin trigger http`: a child that would outlive its parent.
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            &format!("sleep 300 & echo $! > {}; wait", pid_file.display()),
+        ]);
+        let mut process = Process::spawn(command, dir.path().join("log")).unwrap();
+        process
+            .wait_until("sh", || {
+                fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'))
+            })
+            .unwrap();
+        let child = PathBuf::from(format!(
+            "/proc/{}",
+            fs::read_to_string(&pid_file).unwrap().trim()
+        ));
+        assert!(child.exists(), "the child runs");
+        drop(process);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Gone, or a zombie waiting to be reaped by whoever adopted it.
+        let running = || {
+            fs::read_to_string(child.join("stat"))
+                .is_ok_and(|stat| !stat.split_whitespace().nth(2).is_some_and(|s| s == "Z"))
+        };
+        while running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!running(), "the child was stopped with its parent");
     }
 
     #[test]
