@@ -149,6 +149,133 @@ where
     Err(StoreError::Contention(key.to_string()).into())
 }
 
+/// A [`KeyValue`] over `store` that holds back plain writes (`set-many`) and makes them in one
+/// call when flushed, so that a batch of records costs one write transaction instead of one per
+/// record. Reads see the held writes. Every other write (`delete`, `increment`, a swap) first
+/// flushes what is held if it touches a held key or deletes, so writes reach the store in the
+/// order they were made; an `increment` of a key nothing holds goes straight through (an atomic
+/// reservation must be made when it is asked for).
+///
+/// Nothing held is written if the caller stops before [`HeldWrites::flush`]: a failure half-way
+/// through leaves out the records since the last flush, whole.
+pub struct HeldWrites<'a, S> {
+    store: &'a S,
+    held: std::cell::RefCell<Vec<(String, Vec<u8>)>>,
+    index: std::cell::RefCell<HashMap<String, usize>>,
+    flushes: std::cell::Cell<u64>,
+}
+
+impl<'a, S: KeyValue> HeldWrites<'a, S> {
+    pub fn new(store: &'a S) -> Self {
+        Self {
+            store,
+            held: Default::default(),
+            index: Default::default(),
+            flushes: Default::default(),
+        }
+    }
+
+    /// How many flushes have written something: a caller learns from it that what it held
+    /// before a call has reached the store.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.get()
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.held.borrow().is_empty()
+    }
+
+    /// Writes everything held, in one `set-many` (none when nothing is held).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        self.index.borrow_mut().clear();
+        if held.is_empty() {
+            return Ok(());
+        }
+        self.store.set_many(&held)?;
+        self.flushes.set(self.flushes.get() + 1);
+        Ok(())
+    }
+
+    fn holds(&self, key: &str) -> bool {
+        self.index.borrow().contains_key(key)
+    }
+
+    fn held(&self, key: &str) -> Option<Vec<u8>> {
+        let index = self.index.borrow();
+        index.get(key).map(|&i| self.held.borrow()[i].1.clone())
+    }
+}
+
+impl<S: KeyValue> KeyValue for HeldWrites<'_, S> {
+    type Cas = S::Cas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.held(key) {
+            Some(value) => Ok(Some(value)),
+            None => self.store.get(key),
+        }
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let unheld: Vec<String> = keys.iter().filter(|k| !self.holds(k)).cloned().collect();
+        let mut stored = match unheld.len() {
+            0 => vec![],
+            _ => self.store.get_many(&unheld)?,
+        }
+        .into_iter();
+        Ok(keys
+            .iter()
+            .map(|key| match self.held(key) {
+                Some(value) => Some(value),
+                None => stored.next().flatten(),
+            })
+            .collect())
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut held = self.held.borrow_mut();
+        let mut index = self.index.borrow_mut();
+        for (key, value) in entries {
+            match index.get(key) {
+                Some(&i) => held[i].1 = value.clone(),
+                None => {
+                    index.insert(key.clone(), held.len());
+                    held.push((key.clone(), value.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.flush()?;
+        self.store.delete(key)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.flush()?;
+        self.store.delete_many(keys)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        if self.holds(key) {
+            self.flush()?;
+        }
+        self.store.increment(key, delta)
+    }
+
+    fn cas_begin(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        self.flush()?;
+        self.store.cas_begin(key)
+    }
+
+    fn cas_swap(&self, cas: Self::Cas, value: Vec<u8>) -> Result<bool, StoreError> {
+        self.store.cas_swap(cas, value)
+    }
+}
+
 /// Which call a [`MemoryStore`] counts, so tests can check the call counts the README states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Call {
@@ -372,6 +499,57 @@ impl KeyValue for MemoryStore {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    fn kv(key: &str, value: &str) -> (String, Vec<u8>) {
+        (key.to_string(), value.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn held_writes_are_read_back_and_reach_the_store_in_one_call_when_flushed() {
+        let store = MemoryStore::new();
+        store.set_many(&[kv("stored", "s")]).unwrap();
+        store.take_calls();
+        let held = HeldWrites::new(&store);
+        held.set_many(&[kv("a", "1"), kv("b", "1")]).unwrap();
+        held.set_many(&[kv("a", "2")]).unwrap();
+        assert!(store.snapshot().get("a").is_none(), "nothing written yet");
+        assert_eq!(held.get("a").unwrap(), Some(b"2".to_vec()));
+        let keys = ["a", "stored", "none"].map(String::from);
+        assert_eq!(
+            held.get_many(&keys).unwrap(),
+            vec![Some(b"2".to_vec()), Some(b"s".to_vec()), None]
+        );
+        assert_eq!(
+            store.take_calls(),
+            [Call::GetMany],
+            "only unheld keys are read"
+        );
+        held.flush().unwrap();
+        assert_eq!(store.take_calls(), [Call::SetMany]);
+        assert_eq!(store.snapshot()["a"], b"2");
+        assert!(held.is_empty());
+        assert_eq!(held.flushes(), 1);
+        held.flush().unwrap();
+        assert_eq!(store.take_calls(), [], "nothing held: no call");
+    }
+
+    #[test]
+    fn other_writes_reach_the_store_after_what_was_held_before_them() {
+        let store = MemoryStore::new();
+        let held = HeldWrites::new(&store);
+        held.set_many(&[kv("a", "1")]).unwrap();
+        held.increment("counter", 1).unwrap();
+        assert!(
+            !held.is_empty(),
+            "an increment of an unheld key goes straight through"
+        );
+        held.delete("a").unwrap();
+        assert_eq!(
+            store.take_calls(),
+            [Call::Increment, Call::SetMany, Call::Delete]
+        );
+        assert!(!store.snapshot().contains_key("a"));
+    }
 
     #[test]
     fn cas_fails_when_the_value_changed_in_between() {

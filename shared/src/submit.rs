@@ -11,7 +11,7 @@ use crate::keys;
 use crate::nhs_number::NhsNumber;
 use crate::plan::{Plan, PlanType, ResponsibleLa, Stage, iso_date};
 use crate::records::{self, Change};
-use crate::store::{KeyValue, encode, get_json};
+use crate::store::{HeldWrites, KeyValue, encode, get_json};
 use crate::tally::{TallyChange, check_due_within_horizon, counted_due};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -461,8 +461,13 @@ pub struct BatchInput {
 
 /// Checks and applies each record in turn. A record that fails its checks is rejected with its
 /// reason and the rest go on; a store failure stops the batch (the caller answers 503), and
-/// since every record is idempotent the LA simply sends the whole batch again. The batch's
-/// change to the LA's counts is applied once, at its end (also when it stops).
+/// since every record is idempotent the LA simply sends the whole batch again.
+///
+/// The records' plain writes are held and made together in one `set-many` at the end
+/// ([`HeldWrites`]); only the atomic reservations (a new child's listing, an alert's place in
+/// the feed) and withdrawals reach the store as each record asks. A failure leaves out the
+/// records whose writes were still held, whole. The batch's change to the LA's counts, of the
+/// records whose writes landed, is applied once, at its end (also when it stops).
 pub fn apply_batch(
     store: &impl KeyValue,
     la: &OdsCode,
@@ -481,9 +486,15 @@ pub fn apply_batch(
             ),
         ));
     }
-    let mut tally = TallyChange::default();
-    let results = apply_records(store, la, batch.records, now, &mut tally);
-    let results = settle(store, la, &tally, results)?;
+    let held = HeldWrites::new(store);
+    let mut tally = BatchTally::default();
+    let results = apply_records(&held, la, batch.records, now, &mut tally).and_then(|results| {
+        let flushes = held.flushes();
+        held.flush()?;
+        tally.after_call(&held, flushes);
+        Ok(results)
+    });
+    let results = settle(store, la, &tally.written, results)?;
     let accepted = results
         .iter()
         .filter(|r| matches!(r, RecordResult::Accepted { .. }))
@@ -502,13 +513,41 @@ pub fn apply_batch(
     })
 }
 
+/// A batch's change to the LA's counts, split by whether the records' writes have landed.
+#[derive(Default)]
+struct BatchTally {
+    written: TallyChange,
+    held: TallyChange,
+}
+
+impl BatchTally {
+    /// After a call on `store` that began when it had flushed `flushes` times: what was held
+    /// before it has landed if it flushed.
+    fn after_call<S: KeyValue>(&mut self, store: &HeldWrites<S>, flushes: u64) {
+        if store.flushes() != flushes {
+            self.written.absorb(std::mem::take(&mut self.held));
+        }
+    }
+
+    /// A record's change: landed if nothing is held now (its writes went straight to the store,
+    /// or it wrote nothing), else held with its writes. Also for a record that failed: its
+    /// change notes only what it did before failing, and a failure drops what is held.
+    fn record<S: KeyValue>(&mut self, store: &HeldWrites<S>, change: TallyChange) {
+        if store.is_empty() {
+            self.written.absorb(change);
+        } else {
+            self.held.absorb(change);
+        }
+    }
+}
+
 /// Checks and applies each record in turn, noting the counts' change in `tally`.
-fn apply_records(
-    store: &impl KeyValue,
+fn apply_records<S: KeyValue>(
+    store: &HeldWrites<S>,
     la: &OdsCode,
     records: Vec<serde_json::Value>,
     now: OffsetDateTime,
-    tally: &mut TallyChange,
+    tally: &mut BatchTally,
 ) -> Result<Vec<RecordResult>, ApiError> {
     let mut results = Vec::with_capacity(records.len());
     for (index, raw) in records.into_iter().enumerate() {
@@ -522,10 +561,17 @@ fn apply_records(
             })
             .and_then(|input| input.validate(la, now.date()));
         results.push(match checked {
-            Ok(submission) => RecordResult::Accepted {
-                index,
-                applied: apply_counted(store, la, submission, now, tally)?,
-            },
+            Ok(submission) => {
+                let flushes = store.flushes();
+                let mut change = TallyChange::default();
+                let applied = apply_counted(store, la, submission, now, &mut change);
+                tally.after_call(store, flushes);
+                tally.record(store, change);
+                RecordResult::Accepted {
+                    index,
+                    applied: applied?,
+                }
+            }
             Err(error) => RecordResult::Rejected {
                 index,
                 error: prefix_field(error, index),
@@ -1042,16 +1088,14 @@ mod tests {
             .into_iter()
             .filter(|c| c.writes())
             .count();
-        // Each new record: an increment (child listing or alert feed) and a set-many; then one
-        // increment for the counts of all 500.
-        assert_eq!(writes, 2 * MAX_BATCH_RECORDS + 1);
+        // Each new record: an increment (child listing or alert feed); then one set-many for the
+        // records of all 500 and one increment for their counts.
+        assert_eq!(writes, MAX_BATCH_RECORDS + 2);
         assert_eq!(counts(&store), (250, 200, 0, 50, 50));
     }
 
-    #[test]
-    fn a_batch_that_fails_half_way_counts_what_it_wrote_and_its_resend_the_rest() {
-        let store = MemoryStore::new();
-        let records: Vec<serde_json::Value> = (0..10)
+    fn new_plans(range: std::ops::Range<u32>) -> Vec<serde_json::Value> {
+        range
             .map(|i| {
                 record(
                     Some(&NhsNumber::test_number(i).to_string()),
@@ -1059,9 +1103,23 @@ mod tests {
                     CPP,
                 )
             })
-            .collect();
-        // Each new record: get-many, increment, set-many, get. Fail the fourth record's write.
-        store.fail_nth_call(3 * 4 + 3);
+            .collect()
+    }
+
+    fn plans_stored(store: &MemoryStore) -> usize {
+        store
+            .snapshot()
+            .keys()
+            .filter(|k| k.starts_with("plan/"))
+            .count()
+    }
+
+    #[test]
+    fn a_batch_that_fails_half_way_writes_none_of_its_held_records_and_its_resend_all() {
+        let store = MemoryStore::new();
+        let records = new_plans(0..10);
+        // Each new record: get-many, increment, get. Fail the fourth record's increment.
+        store.fail_nth_call(3 * 3 + 2);
         let err = apply_batch(
             &store,
             &la(),
@@ -1071,9 +1129,60 @@ mod tests {
             NOW,
         );
         assert_eq!(err.unwrap_err().status, 503);
-        assert_eq!(counts(&store).0, 3);
+        assert_eq!((counts(&store).0, plans_stored(&store)), (0, 0));
         apply_batch(&store, &la(), BatchInput { records }, NOW).unwrap();
-        assert_eq!(counts(&store).0, 10);
+        assert_eq!((counts(&store).0, plans_stored(&store)), (10, 10));
+    }
+
+    #[test]
+    fn a_withdrawal_in_a_batch_lands_after_the_records_before_it_and_counts_follow_failures() {
+        let store = MemoryStore::new();
+        let mut withdraw_first = record(Some(&NhsNumber::test_number(0).to_string()), "C0", CPP);
+        withdraw_first["action"] = json!("withdraw");
+        // Create 0..3, withdraw 0, create 3..6: the withdrawal must see (and remove) plan 0.
+        let mut records = new_plans(0..3);
+        records.push(withdraw_first);
+        records.extend(new_plans(3..6));
+        let out = apply_batch(
+            &store,
+            &la(),
+            BatchInput {
+                records: records.clone(),
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(out.batch_result, BatchResult::AllAccepted);
+        assert!(matches!(
+            out.results[3],
+            RecordResult::Accepted {
+                applied: Applied::Withdrawn,
+                ..
+            }
+        ));
+        assert_eq!((counts(&store).0, plans_stored(&store)), (5, 5));
+
+        // Again on a fresh store, failing the last write (the final set-many): what the
+        // withdrawal flushed landed and is counted, the rest neither.
+        let store = MemoryStore::new();
+        let calls_before_the_end = {
+            let probe = MemoryStore::new();
+            apply_batch(
+                &probe,
+                &la(),
+                BatchInput {
+                    records: records.clone(),
+                },
+                NOW,
+            )
+            .unwrap();
+            probe.take_calls().len() - 1 // the counts' increment comes after the set-many
+        };
+        store.fail_nth_call(calls_before_the_end);
+        let err = apply_batch(&store, &la(), BatchInput { records }, NOW);
+        assert_eq!(err.unwrap_err().status, 503);
+        // Plans 1 and 2 (0 was created and withdrawn); 3..6 were held and are not written.
+        assert_eq!((counts(&store).0, plans_stored(&store)), (2, 2));
     }
 
     #[test]

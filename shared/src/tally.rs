@@ -145,6 +145,18 @@ impl TallyChange {
         self.not_yet_due.retain(|_, delta| *delta != 0);
     }
 
+    /// Adds `other`'s changes to these.
+    pub fn absorb(&mut self, other: TallyChange) {
+        for (mine, theirs) in self.counts.held.iter_mut().zip(other.counts.held) {
+            *mine += theirs;
+        }
+        self.counts.waiting += other.counts.waiting;
+        for (date, delta) in other.not_yet_due {
+            *self.not_yet_due.entry(date).or_default() += delta;
+        }
+        self.not_yet_due.retain(|_, delta| *delta != 0);
+    }
+
     /// The counter changes, each one `increment`: the packed counts when they changed, and the
     /// day and month of each due date whose count changed (none for a batch of plans that
     /// started in the past).

@@ -9,6 +9,7 @@
 //! scripts/build-components.sh
 //! CPIS_SPIN=../shared/tools/spin cargo run -p cpis-bench            # full run
 //! CPIS_SPIN=../shared/tools/spin cargo run -p cpis-bench -- --quick # a short check (CI)
+//! CPIS_SPIN=../shared/tools/spin cargo run -p cpis-bench -- --quick --records 20000
 //! ```
 //!
 //! Any request that errs (a non-2xx answer, a socket error, a rejected record) fails the run.
@@ -33,9 +34,17 @@ pub struct Plan {
     pub records: usize,
 }
 
+/// The value given after `name` on the command line.
+fn option(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .map(|i| args.get(i + 1).cloned().unwrap_or_default())
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let plan = if quick {
+    let mut plan = if quick {
         Plan {
             duration: Duration::from_secs(2),
             connections: 32,
@@ -50,6 +59,11 @@ fn main() {
             records: 150_000,
         }
     };
+    if let Some(records) = option("--records") {
+        plan.records = records
+            .parse()
+            .unwrap_or_else(|_| fail("--records takes a number of records"));
+    }
     let spin = cpis_spin_launcher::spin_binary()
         .unwrap_or_else(|| fail("no Spin CLI: set CPIS_SPIN or put `spin` on PATH"));
     if cpis_spin_launcher::find_on_path("wrk").is_none() {
