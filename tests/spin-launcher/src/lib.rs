@@ -419,7 +419,7 @@ mod tests {
         // Gone, or a zombie waiting to be reaped by whoever adopted it.
         let running = || {
             fs::read_to_string(child.join("stat"))
-                .is_ok_and(|stat| !stat.split_whitespace().nth(2).is_some_and(|s| s == "Z"))
+                .is_ok_and(|stat| stat.split_whitespace().nth(2).is_none_or(|s| s != "Z"))
         };
         while running() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
