@@ -14,7 +14,9 @@
 //! before anything is written.
 
 use bytes::Bytes;
-use cpis_shared::api::{self, Context, MAX_BODY_BYTES, body_too_large, error_response_for};
+use cpis_shared::api::{
+    self, BodyToRead, Context, MAX_BODY_BYTES, body_too_large, error_response_for,
+};
 use cpis_shared::config::Config;
 use cpis_shared::error::ApiError;
 use cpis_shared::store::{KeyValue, StoreError};
@@ -67,23 +69,60 @@ fn with_content_length(mut response: api::Response) -> api::Response {
     response
 }
 
+/// Reads as much of the body as [`api::body_to_read`] says. A body with a declared length is
+/// read up to it and no further: waiting for the body's end on Spin cost more than the whole of
+/// a small request (docs/operations.md, "Known Spin issues").
 async fn read_body(req: Request) -> Result<api::Request, ApiError> {
-    let (parts, body) = req.into_parts();
-    let body = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                body_too_large()
-            } else {
-                ApiError::new(
+    let (parts, mut body) = req.into_parts();
+    let bytes = match api::body_to_read(&parts.method, &parts.headers)? {
+        BodyToRead::Nothing => Vec::new(),
+        BodyToRead::Exactly(length) => {
+            let mut bytes = Vec::with_capacity(length);
+            while bytes.len() < length {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            bytes.extend_from_slice(&data);
+                        }
+                    }
+                    Some(Err(e)) => return Err(unreadable(e)),
+                    None => break,
+                }
+            }
+            if bytes.len() != length {
+                return Err(ApiError::new(
                     http::StatusCode::BAD_REQUEST,
                     "unreadable_body",
-                    format!("the request body could not be read: {e}"),
-                )
+                    format!(
+                        "the request body holds {} bytes where Content-Length declares {length}",
+                        bytes.len()
+                    ),
+                ));
             }
-        })?;
-    Ok(api::Request::from_parts(parts, body.to_bytes().to_vec()))
+            bytes
+        }
+        BodyToRead::UntilEnd => Limited::new(body, MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    body_too_large()
+                } else {
+                    unreadable(e)
+                }
+            })?
+            .to_bytes()
+            .to_vec(),
+    };
+    Ok(api::Request::from_parts(parts, bytes))
+}
+
+fn unreadable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        http::StatusCode::BAD_REQUEST,
+        "unreadable_body",
+        format!("the request body could not be read: {e}"),
+    )
 }
 
 fn run(req: &api::Request, handler: Handler) -> Result<api::Response, ApiError> {

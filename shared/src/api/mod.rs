@@ -62,6 +62,52 @@ pub fn body_too_large() -> ApiError {
     )
 }
 
+/// How much of a request's body a component reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyToRead {
+    /// None: the method carries no body in this API (GET, HEAD, DELETE, OPTIONS), or the request
+    /// declares none (`Content-Length: 0`).
+    Nothing,
+    /// The declared `Content-Length`: read that many bytes and stop, without waiting for the
+    /// end of the body (on Spin, waiting for it cost about 0.2 ms a request; docs/operations.md,
+    /// "Known Spin issues").
+    Exactly(usize),
+    /// No declared length (chunked, or HTTP/2 without `Content-Length`): read to the end, at
+    /// most [`MAX_BODY_BYTES`].
+    UntilEnd,
+}
+
+/// What to read of a request's body, from its method and headers (RFC 9112 §6.3); 413 when the
+/// declared length is over [`MAX_BODY_BYTES`], 400 when it is not a number.
+pub fn body_to_read(
+    method: &http::Method,
+    headers: &http::HeaderMap,
+) -> Result<BodyToRead, ApiError> {
+    use http::Method;
+    if [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS].contains(method) {
+        return Ok(BodyToRead::Nothing);
+    }
+    let Some(length) = headers.get(header::CONTENT_LENGTH) else {
+        return Ok(BodyToRead::UntilEnd);
+    };
+    let length: usize = length
+        .to_str()
+        .ok()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "the Content-Length header is not a number of bytes",
+            )
+        })?;
+    match length {
+        0 => Ok(BodyToRead::Nothing),
+        n if n > MAX_BODY_BYTES => Err(body_too_large()),
+        n => Ok(BodyToRead::Exactly(n)),
+    }
+}
+
 /// Renders a value as a JSON response.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).expect("API views always serialise");
@@ -198,6 +244,47 @@ pub fn not_found(req: &Request) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_is_read_by_its_declared_length_and_never_for_methods_without_one() {
+        use http::{HeaderMap, HeaderValue, Method};
+        let with_length = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            headers
+        };
+        let none = HeaderMap::new();
+        for method in [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS] {
+            assert_eq!(
+                body_to_read(&method, &with_length("10")),
+                Ok(BodyToRead::Nothing)
+            );
+        }
+        assert_eq!(
+            body_to_read(&Method::POST, &with_length("300")),
+            Ok(BodyToRead::Exactly(300))
+        );
+        assert_eq!(
+            body_to_read(&Method::PUT, &with_length("0")),
+            Ok(BodyToRead::Nothing)
+        );
+        assert_eq!(body_to_read(&Method::POST, &none), Ok(BodyToRead::UntilEnd));
+        let over = (MAX_BODY_BYTES + 1).to_string();
+        assert_eq!(
+            body_to_read(&Method::POST, &with_length(&over))
+                .unwrap_err()
+                .status,
+            413
+        );
+        let error = body_to_read(&Method::POST, &with_length("ten")).unwrap_err();
+        assert_eq!(
+            (error.status, error.code),
+            (StatusCode::BAD_REQUEST, "unreadable_body")
+        );
+    }
 
     #[test]
     fn errors_outside_handlers_take_the_form_of_the_paths_api() {
