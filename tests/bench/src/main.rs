@@ -86,7 +86,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    for redis in [false, true] {
+    for (name, redis) in [
+        ("SQLite (Spin's default: rollback journal)", false),
+        ("SQLite in WAL mode (docs/operations.md)", false),
+        ("Redis", true),
+    ] {
         let server = redis
             .then(|| RedisServer::start(false).unwrap_or_else(|e| fail(&format!("Redis: {e}"))));
         let app = SpinApp::start(SpinOptions {
@@ -94,14 +98,14 @@ fn main() {
             manifest: manifest.clone(),
             store: match &server {
                 Some(s) => Store::Redis(s.url()),
+                None if name.contains("WAL") => Store::SqliteWal,
                 None => Store::Sqlite,
             },
             variables: vec![("admin_token".into(), ADMIN.into())],
             extra_args: vec![],
         })
         .unwrap_or_else(|e| fail(&format!("Spin: {e}")));
-        let store = if redis { "Redis" } else { "SQLite" };
-        println!("\n## Spin + {store}\n");
+        println!("\n## Spin + {name}\n");
         let rows = runtime.block_on(wrk::run_endpoints(&app.base_url(), &plan, scratch.path()));
         wrk::print_table(&rows);
         let load = runtime.block_on(load::initial_load(&app.base_url(), plan.records));

@@ -130,6 +130,26 @@ impl Drop for Process {
     }
 }
 
+/// Creates an SQLite database file in write-ahead-log mode, with Debian's `sqlite3`.
+fn make_wal_database(path: &Path) -> Result<(), LaunchError> {
+    let output = Command::new("sqlite3")
+        .arg(path)
+        .arg("PRAGMA journal_mode=WAL;")
+        .output()
+        .map_err(|e| LaunchError {
+            what: format!("cannot run sqlite3 (scripts/install-test-deps.sh installs it): {e}"),
+            log: String::new(),
+        })?;
+    let mode = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || mode.trim() != "wal" {
+        return Err(LaunchError {
+            what: format!("sqlite3 could not put {} in WAL mode", path.display()),
+            log: format!("{mode}{}", String::from_utf8_lossy(&output.stderr)),
+        });
+    }
+    Ok(())
+}
+
 /// True when something at `addr` answers an HTTP request with a status line.
 fn answers_http(addr: SocketAddr) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -231,8 +251,11 @@ fn answers_ping(addr: SocketAddr) -> bool {
 /// Which key-value store Spin is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
-    /// Spin's default: SQLite in the state directory.
+    /// Spin's default: SQLite in the state directory (rollback journal).
     Sqlite,
+    /// SQLite in write-ahead-log mode, as docs/operations.md advises: a database file made in
+    /// WAL mode (the mode stays with the file) and given to Spin through a runtime config file.
+    SqliteWal,
     /// Redis at this URL, through a runtime config file.
     Redis(String),
 }
@@ -346,11 +369,25 @@ impl SpinApp {
             .arg("--state-dir")
             .arg(dir)
             .args(&opts.extra_args);
-        if let Store::Redis(url) = &opts.store {
+        let store_config = match &opts.store {
+            Store::Sqlite => None,
+            Store::SqliteWal => {
+                let database = dir.join("cpis-kv.db");
+                if !database.exists() {
+                    make_wal_database(&database)?;
+                }
+                Some(format!(
+                    "type = \"spin\"\npath = \"{}\"",
+                    database.display()
+                ))
+            }
+            Store::Redis(url) => Some(format!("type = \"redis\"\nurl = \"{url}\"")),
+        };
+        if let Some(store_config) = store_config {
             let config = dir.join("runtime-config.toml");
             fs::write(
                 &config,
-                format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n"),
+                format!("[key_value_store.default]\n{store_config}\n"),
             )
             .expect("the runtime config can be written");
             command.arg("--runtime-config-file").arg(config);
@@ -391,6 +428,19 @@ mod tests {
         let error = SpinApp::start(options).err().expect("it does not start");
         assert!(error.what.contains("exited while starting"), "{error}");
         assert!(!error.log.is_empty(), "the log is kept: {error}");
+    }
+
+    #[test]
+    fn a_wal_database_is_made_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.db");
+        make_wal_database(&path).expect("sqlite3 makes it");
+        let mode = Command::new("sqlite3")
+            .arg(&path)
+            .arg("PRAGMA journal_mode;")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "wal");
     }
 
     #[test]
