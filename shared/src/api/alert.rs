@@ -12,7 +12,7 @@
 //! | `GET /api/v1/admin/match-rate` | administrator | `get-many`, `get-many`, `get-many` |
 
 use super::routes::{self, Operation, resolve};
-use super::views::{AlertView, VisitView};
+use super::views::{AlertPage, AlertView, VisitView};
 use super::{Context, Request, Response, json, parse_json, query_params, respond};
 use crate::access::la_child_view;
 use crate::alerts::{self, acknowledge, read_feed};
@@ -79,11 +79,11 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
             )?;
             Ok(json(
                 StatusCode::OK,
-                &serde_json::json!({
-                    "alerts": page.entries.iter().map(AlertView::from).collect::<Vec<_>>(),
-                    "next_cursor": page.next_cursor,
-                    "more": page.more,
-                }),
+                &AlertPage {
+                    alerts: page.entries.iter().map(AlertView::from).collect(),
+                    next_cursor: page.next_cursor,
+                    more: page.more,
+                },
             ))
         }
         (Operation::AcknowledgeAlerts, []) => {

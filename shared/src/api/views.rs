@@ -78,6 +78,15 @@ pub struct AlertView<'a> {
     pub alert: &'a Alert,
 }
 
+/// A page of an LA's feed. Serialised straight from these types: building a `serde_json::Value`
+/// first took three times as long per alert (docs/performance.md, "Alert page").
+#[derive(Serialize)]
+pub struct AlertPage<'a> {
+    pub alerts: Vec<AlertView<'a>>,
+    pub next_cursor: u64,
+    pub more: bool,
+}
+
 impl<'a> From<&'a Entry<Alert>> for AlertView<'a> {
     fn from(e: &'a Entry<Alert>) -> Self {
         Self {
