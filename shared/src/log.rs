@@ -179,13 +179,20 @@ impl Log {
     }
 
     /// Every entry of a log that is usually short, in one `get-many` of the head and the first
-    /// `probe` positions (and one more for any entries past `probe`). Reads only: a log that was
-    /// never written leaves no trace.
+    /// `probe` positions (and one more for any entries past `probe`). Where each key is a read
+    /// of its own ([`KeyValue::reads_each_key_apart`]), the head is read first and then only the
+    /// positions it counts: the positions read on speculation would cost a read each. Reads
+    /// only: a log that was never written leaves no trace.
     pub fn read_all_if_any<T: DeserializeOwned>(
         &self,
         store: &impl KeyValue,
         probe: u64,
     ) -> Result<Vec<Entry<T>>, StoreError> {
+        let probe = if store.reads_each_key_apart() {
+            0
+        } else {
+            probe
+        };
         let keys: Vec<String> = std::iter::once(self.head_key())
             .chain((1..=probe).map(|seq| self.entry_key(seq)))
             .collect();

@@ -141,6 +141,33 @@ mod tests {
     }
 
     #[test]
+    fn where_each_key_is_a_read_of_its_own_only_keys_that_exist_are_read() {
+        let store = MemoryStore::new();
+        store.read_each_key_apart();
+        use crate::store::Call::*;
+        assert!(read_child(&store, &nhs()).unwrap().plans.is_empty());
+        assert_eq!(
+            store.take_calls(),
+            [Get],
+            "an unknown child: the listing's head only"
+        );
+        upsert_plan(
+            &store,
+            &nhs(),
+            &plan_of("LA1", PlanType::LookedAfterChild),
+            NOW,
+        )
+        .unwrap();
+        store.take_calls();
+        assert_eq!(read_child(&store, &nhs()).unwrap().plans.len(), 1);
+        assert_eq!(
+            store.take_calls(),
+            [Get, Get, Get, Get, Get],
+            "the head, its one entry, the LA's three plan keys"
+        );
+    }
+
+    #[test]
     fn listings_past_the_probe_are_read_too() {
         let store = MemoryStore::new();
         for i in 0..(LISTING_PROBE + 3) {

@@ -45,6 +45,11 @@ pub trait KeyValue {
     fn cas_begin(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError>;
     /// Writes `value` if the key still holds what `cas_begin` saw; `Ok(false)` if it changed.
     fn cas_swap(&self, cas: Self::Cas, value: Vec<u8>) -> Result<bool, StoreError>;
+    /// Whether `get_many` costs one read per key here (Spin's Redis store: docs/storage.md,
+    /// "Reading several keys"), so that reading keys that may not exist is not free.
+    fn reads_each_key_apart(&self) -> bool {
+        false
+    }
 }
 
 /// How often an update retries after losing a compare-and-swap race before giving up.
@@ -274,6 +279,10 @@ impl<S: KeyValue> KeyValue for HeldWrites<'_, S> {
     fn cas_swap(&self, cas: Self::Cas, value: Vec<u8>) -> Result<bool, StoreError> {
         self.store.cas_swap(cas, value)
     }
+
+    fn reads_each_key_apart(&self) -> bool {
+        self.store.reads_each_key_apart()
+    }
 }
 
 /// Which call a [`MemoryStore`] counts, so tests can check the call counts the README states.
@@ -308,6 +317,8 @@ pub struct MemoryStore {
     calls: Mutex<Vec<Call>>,
     /// Fail the call whose 1-based number (counted from `fail_from`'s setting) is this.
     fault: Mutex<Fault>,
+    /// Answer `get_many` as Spin's Redis store does: one `get` per key.
+    each_key_apart: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -347,6 +358,11 @@ impl MemoryStore {
     /// Every call fails until [`MemoryStore::heal`].
     pub fn fail_all_calls(&self) {
         *self.fault.lock().unwrap() = Fault::All;
+    }
+
+    /// From now on, `get_many` is one `get` per key (as on Spin's Redis store).
+    pub fn read_each_key_apart(&self) {
+        self.each_key_apart.store(true, Ordering::Relaxed);
     }
 
     pub fn heal(&self) {
@@ -399,6 +415,9 @@ impl KeyValue for MemoryStore {
     }
 
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if self.reads_each_key_apart() {
+            return keys.iter().map(|key| self.get(key)).collect();
+        }
         self.enter(Call::GetMany)?;
         let data = self.data.lock().unwrap();
         Ok(keys
@@ -492,6 +511,10 @@ impl KeyValue for MemoryStore {
         let version = self.next_version();
         data.insert(cas.key, Versioned { value, version });
         Ok(true)
+    }
+
+    fn reads_each_key_apart(&self) -> bool {
+        self.each_key_apart.load(Ordering::Relaxed)
     }
 }
 

@@ -394,4 +394,9 @@ impl KeyValue for SpinStore {
             Err(atomics::CasError::StoreError(e)) => Err(failed(e)),
         }
     }
+
+    /// Once this instance has found the backend's `get-many` broken, each key is a `get`.
+    fn reads_each_key_apart(&self) -> bool {
+        BATCH_GET_BROKEN.load(Ordering::Relaxed)
+    }
 }
