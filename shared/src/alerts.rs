@@ -7,6 +7,7 @@ use crate::log::Page;
 use crate::nhs_number::NhsNumber;
 use crate::plan::PlanType;
 use crate::store::{KeyValue, Update, get_json, update_json};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -72,6 +73,19 @@ pub fn read_feed(
     now: OffsetDateTime,
     gap_grace: Duration,
 ) -> Result<Page<Alert>, ApiError> {
+    read_feed_as(store, la, after, limit, now, gap_grace)
+}
+
+/// [`read_feed`], with each alert decoded as `T`: `Box<RawValue>` passes the stored alerts on
+/// as they are, for a page that only shows them.
+pub fn read_feed_as<T: DeserializeOwned>(
+    store: &impl KeyValue,
+    la: &OdsCode,
+    after: Option<u64>,
+    limit: u64,
+    now: OffsetDateTime,
+    gap_grace: Duration,
+) -> Result<Page<T>, ApiError> {
     let cursor = match after {
         Some(cursor) => cursor,
         None => {

@@ -12,10 +12,10 @@
 //! | `GET /api/v1/admin/match-rate` | administrator | `get-many`, `get-many`, `get-many` |
 
 use super::routes::{self, Operation, resolve};
-use super::views::{AlertPage, AlertView, VisitView};
-use super::{Context, Request, Response, json, parse_json, query_params, respond};
+use super::views::{VisitView, alert_page_json};
+use super::{Context, Request, Response, json, json_bytes, parse_json, query_params, respond};
 use crate::access::la_child_view;
-use crate::alerts::{self, acknowledge, read_feed};
+use crate::alerts::{self, acknowledge, read_feed_as};
 use crate::error::ApiError;
 use crate::plan::Plan;
 use crate::store::KeyValue;
@@ -23,6 +23,7 @@ use crate::tally::{local_authorities, match_rates};
 use crate::worktray::{self, read_worktray};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 pub fn handle<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Response {
     respond(route(req, ctx))
@@ -69,7 +70,7 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
     match (route.operation, route.params.as_slice()) {
         (Operation::ReadAlerts, []) => {
             let (after, limit) = cursor_and_limit(req, alerts::MAX_PAGE)?;
-            let page = read_feed(
+            let page = read_feed_as::<Box<RawValue>>(
                 ctx.store,
                 &la,
                 after,
@@ -77,13 +78,10 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
                 ctx.now,
                 ctx.config.alert_gap_grace,
             )?;
-            Ok(json(
+            Ok(json_bytes(
                 StatusCode::OK,
-                &AlertPage {
-                    alerts: page.entries.iter().map(AlertView::from).collect(),
-                    next_cursor: page.next_cursor,
-                    more: page.more,
-                },
+                alert_page_json(&page.entries, page.next_cursor, page.more),
+                "no-store",
             ))
         }
         (Operation::AcknowledgeAlerts, []) => {
