@@ -31,6 +31,8 @@ mod fhir;
 #[cfg(test)]
 mod flow;
 #[cfg(test)]
+mod framing;
+#[cfg(test)]
 mod malformed;
 #[cfg(test)]
 mod outage;

@@ -357,6 +357,25 @@ impl Cpis {
         }
     }
 
+    /// Sends `request` as raw bytes on a new connection and returns the response's status line
+    /// and what followed it (the request should say `Connection: close`).
+    pub async fn send_raw(&self, request: Vec<u8>) -> String {
+        let address = self.client.address().to_string();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(&address).expect("it listens");
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            stream.write_all(&request).expect("the request is sent");
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response);
+            String::from_utf8_lossy(&response).into_owned()
+        })
+        .await
+        .expect("the raw request does not panic")
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.send(Method::GET, path, Some(token), &[], "").await
     }

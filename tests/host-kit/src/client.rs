@@ -44,6 +44,11 @@ pub struct TestClient {
 }
 
 impl TestClient {
+    /// The `host:port` it sends to, for a test that writes raw HTTP.
+    pub fn address(&self) -> &str {
+        self.base_url.trim_start_matches("http://")
+    }
+
     /// A client for `base_url` (`http://127.0.0.1:PORT`).
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
