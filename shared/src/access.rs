@@ -284,7 +284,7 @@ mod tests {
 
     fn feed_len(store: &MemoryStore, la: &str) -> usize {
         let la = OdsCode::parse(la).unwrap();
-        read_feed(store, &la, Some(0), 500, NOW, Duration::seconds(60))
+        read_feed::<Alert>(store, &la, Some(0), 500, NOW, Duration::seconds(60))
             .unwrap()
             .entries
             .len()
@@ -306,7 +306,7 @@ mod tests {
         let out = open(&store, &setting("RX1"), &nhs(), user(), true, NOW, &rules).unwrap();
         assert_eq!(out.previous_visits.len(), 1);
         assert_eq!(out.previous_visits[0].item.setting.ods_code.as_str(), "RR8");
-        let page = read_feed(
+        let page = read_feed::<Alert>(
             &store,
             &OdsCode::parse("LA1").unwrap(),
             Some(0),

@@ -64,21 +64,10 @@ pub struct Acknowledged {
 }
 
 /// Reads the LA's feed after `after`, or after what it acknowledged when `after` is `None`
-/// (three calls then: the acknowledgement, the head, one `get-many`; two with a cursor).
-pub fn read_feed(
-    store: &impl KeyValue,
-    la: &OdsCode,
-    after: Option<u64>,
-    limit: u64,
-    now: OffsetDateTime,
-    gap_grace: Duration,
-) -> Result<Page<Alert>, ApiError> {
-    read_feed_as(store, la, after, limit, now, gap_grace)
-}
-
-/// [`read_feed`], with each alert decoded as `T`: `Box<RawValue>` passes the stored alerts on
-/// as they are, for a page that only shows them.
-pub fn read_feed_as<T: DeserializeOwned>(
+/// (three calls then: the acknowledgement, the head, one `get-many`; two with a cursor). Each
+/// alert is decoded as `T`: [`Alert`], or `Box<RawValue>` to pass the stored alerts on as they
+/// are, for a page that only shows them.
+pub fn read_feed<T: DeserializeOwned>(
     store: &impl KeyValue,
     la: &OdsCode,
     after: Option<u64>,
@@ -192,7 +181,7 @@ mod tests {
             store.set_many(&[prepared.write]).unwrap();
         }
 
-        let page = read_feed(&store, &a, None, 10, NOW, Duration::seconds(60)).unwrap();
+        let page = read_feed::<Alert>(&store, &a, None, 10, NOW, Duration::seconds(60)).unwrap();
         assert_eq!(
             page.entries
                 .iter()
@@ -200,18 +189,19 @@ mod tests {
                 .collect::<Vec<_>>(),
             [missing("A1"), missing("A2")]
         );
-        let page_b = read_feed(&store, &b, None, 10, NOW, Duration::seconds(60)).unwrap();
+        let page_b = read_feed::<Alert>(&store, &b, None, 10, NOW, Duration::seconds(60)).unwrap();
         assert_eq!(page_b.entries.len(), 1);
 
         acknowledge(&store, &a, 1).unwrap();
-        let page = read_feed(&store, &a, None, 10, NOW, Duration::seconds(60)).unwrap();
+        let page = read_feed::<Alert>(&store, &a, None, 10, NOW, Duration::seconds(60)).unwrap();
         assert_eq!(page.entries.len(), 1);
         assert_eq!(page.entries[0].seq, 2);
         // An explicit cursor still re-reads what was acknowledged.
-        let page = read_feed(&store, &a, Some(0), 10, NOW, Duration::seconds(60)).unwrap();
+        let page = read_feed::<Alert>(&store, &a, Some(0), 10, NOW, Duration::seconds(60)).unwrap();
         assert_eq!(page.entries.len(), 2);
         // A cursor past the end would skip alerts still to come: refused.
-        let err = read_feed(&store, &a, Some(3), 10, NOW, Duration::seconds(60)).unwrap_err();
+        let err =
+            read_feed::<Alert>(&store, &a, Some(3), 10, NOW, Duration::seconds(60)).unwrap_err();
         assert_eq!(
             (err.status.as_u16(), err.field.as_deref()),
             (400, Some("after"))

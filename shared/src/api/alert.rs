@@ -15,7 +15,7 @@ use super::routes::{self, Operation, resolve};
 use super::views::{VisitView, alert_page_json};
 use super::{Context, Request, Response, json, json_bytes, parse_json, query_params, respond};
 use crate::access::la_child_view;
-use crate::alerts::{self, acknowledge, read_feed_as};
+use crate::alerts::{self, acknowledge, read_feed};
 use crate::error::ApiError;
 use crate::plan::Plan;
 use crate::store::KeyValue;
@@ -70,7 +70,7 @@ fn route<S: KeyValue>(req: &Request, ctx: &Context<S>) -> Result<Response, ApiEr
     match (route.operation, route.params.as_slice()) {
         (Operation::ReadAlerts, []) => {
             let (after, limit) = cursor_and_limit(req, alerts::MAX_PAGE)?;
-            let page = read_feed_as::<Box<RawValue>>(
+            let page = read_feed::<Box<RawValue>>(
                 ctx.store,
                 &la,
                 after,

@@ -657,7 +657,7 @@ impl From<StoreError> for FhirError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::read_feed;
+    use crate::alerts::{Alert, read_feed};
     use crate::api::test_support::App;
     use crate::auth::OrgKind;
     use crate::config::Config;
@@ -844,7 +844,7 @@ mod tests {
 
     fn feed_len(app: &App, la: &str) -> usize {
         let la = OdsCode::parse(la).unwrap();
-        read_feed(
+        read_feed::<Alert>(
             &app.store,
             &la,
             Some(0),
