@@ -48,7 +48,7 @@ else
 fi
 
 if [ -n "$spin_cli" ]; then
-  step "benchmark, short run on Spin + SQLite and Spin + Redis (keeps it working; speed is never pass/fail)"
+  step "benchmark, short run on Spin + SQLite (rollback journal and WAL) and Spin + Redis (keeps it working; speed is never pass/fail)"
   CPIS_WASM_TOOLCHAIN="$toolchain" cargo run --locked -q -p cpis-bench -- --quick
 fi
 
