@@ -31,6 +31,9 @@ struct Endpoint {
 const EMPTY: &str = "baseline: empty handler";
 const ONE_GET: &str = "baseline: one get";
 const GET_SET: &str = "baseline: one get + one set";
+/// Spin's own floors: the calls an endpoint makes, with trivial data (see the baseline component).
+const ACCESS_CALLS: &str = "floor: an unscheduled access's calls";
+const PAGE_CALLS: &str = "floor: an alert page's calls and bytes";
 
 async fn call(client: &TestClient, method: Method, path: &str, token: &str, body: Value) -> Value {
     let auth = format!("Bearer {token}");
@@ -110,6 +113,18 @@ pub async fn run_endpoints(base_url: &str, plan: &Plan, scratch: &Path) -> Vec<R
         get(EMPTY, "/baseline/empty".into(), vec![], None),
         get(ONE_GET, "/baseline/get".into(), vec![], None),
         get(GET_SET, "/baseline/get-set".into(), vec![], None),
+        get(
+            ACCESS_CALLS,
+            "/baseline/access-calls".into(),
+            vec![],
+            Some(GET_SET),
+        ),
+        get(
+            PAGE_CALLS,
+            "/baseline/page-calls".into(),
+            vec![],
+            Some(ONE_GET),
+        ),
         get(
             "GET /fhir/r4/metadata",
             "/fhir/r4/metadata".into(),
