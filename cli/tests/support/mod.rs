@@ -4,7 +4,7 @@
 
 use cpis_host_kit::{HostOptions, TestApp};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 pub const ADMIN: &str = "cli-e2e-admin-secret";
@@ -23,21 +23,7 @@ pub struct Cpis {
 impl Cpis {
     /// Starts the release-built components (scripts/build-components.sh) on the test host.
     pub fn start(reuse: bool) -> Self {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        for component in [
-            "cpis_submit",
-            "cpis_query",
-            "cpis_access_notify",
-            "cpis_alert",
-        ] {
-            let wasm = root.join(format!("target/wasm32-wasip2/release/{component}.wasm"));
-            assert!(
-                wasm.exists(),
-                "{} is missing: run scripts/build-components.sh first",
-                wasm.display()
-            );
-        }
-        let mut options = HostOptions::new(root.join("spin.toml"))
+        let mut options = HostOptions::new(cpis_host_kit::fixtures::project_manifest())
             .variable("admin_token", ADMIN)
             .variable("alert_gap_grace_seconds", "1")
             .reuse_instances(reuse);

@@ -131,7 +131,8 @@ fn bench_manifest(dir: &Path) -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("root");
-    let project = std::fs::read_to_string(root.join("spin.toml")).expect("spin.toml");
+    let project =
+        std::fs::read_to_string(cpis_host_kit::fixtures::project_manifest()).expect("spin.toml");
     let baseline = cpis_host_kit::fixtures::build_component_package(
         &root.join("tests/fixtures/baseline"),
         "baseline",

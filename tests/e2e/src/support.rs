@@ -80,26 +80,8 @@ impl Reply {
     }
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn manifest() -> PathBuf {
-    let root = repo_root();
-    for component in [
-        "cpis_submit",
-        "cpis_query",
-        "cpis_access_notify",
-        "cpis_alert",
-    ] {
-        let wasm = root.join(format!("target/wasm32-wasip2/release/{component}.wasm"));
-        assert!(
-            wasm.exists(),
-            "{} is missing: run scripts/build-components.sh first",
-            wasm.display()
-        );
-    }
-    root.join("spin.toml")
+    cpis_host_kit::fixtures::project_manifest()
 }
 
 /// The test host's options: the project's manifest, [`VARIABLES`] and nothing from the

@@ -16,6 +16,26 @@ use anyhow::{Context, Result, bail};
 /// The Wasm target the components are built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
+/// The project's `spin.toml`, once the four CP-IS components it names are built
+/// (`scripts/build-components.sh`); panics naming the missing one otherwise.
+pub fn project_manifest() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for component in [
+        "cpis_submit",
+        "cpis_query",
+        "cpis_access_notify",
+        "cpis_alert",
+    ] {
+        let wasm = root.join(format!("target/{WASM_TARGET}/release/{component}.wasm"));
+        assert!(
+            wasm.exists(),
+            "{} is missing: run scripts/build-components.sh first",
+            wasm.display()
+        );
+    }
+    root.join("spin.toml")
+}
+
 /// The `kv-probe` fixture (`tests/fixtures/kv-probe`), built if needed; returns its
 /// `.wasm` path.
 pub fn kv_probe() -> Result<PathBuf> {
